@@ -1,0 +1,332 @@
+/* sermo.h: the public API of libsermo, a speech emotion recognition toolkit.
+ *
+ * Example (compiled as tests/core/test_header_example.c):
+ *
+ *   sermo_error err;
+ *   sermo_audio_params ap;
+ *   sermo_audio_default_params(&ap);
+ *   sermo_audio audio;
+ *   if (sermo_audio_load_file("clip.wav", &ap, &audio, &err) != SERMO_OK) {
+ *       fprintf(stderr, "sermo: %s\n", err.msg);   // "clip.wav: <reason>"
+ *       return 1;
+ *   }
+ *   sermo_feature_params fp;
+ *   sermo_feature_default_params(&fp);
+ *   fp.sample_rate = audio.sample_rate;
+ *   sermo_features *feat = sermo_features_init(&fp, &err);
+ *   int64_t frames = sermo_features_n_frames(feat, audio.n);
+ *   float *logmel = malloc(sizeof(float) * sermo_features_n_bins(feat) * frames);
+ *   sermo_features_compute(feat, audio.samples, audio.n, logmel);  // (bins, frames)
+ *   sermo_features_free(feat);
+ *   sermo_audio_free(&audio);
+ *
+ * Conventions: functions that can fail return sermo_status and, when `err` is
+ * not NULL, leave a message "<file>: <reason>" in it. The library never exits
+ * or prints. Handles are not thread-safe; use one per thread.
+ */
+#ifndef SERMO_H
+#define SERMO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SERMO_API __attribute__((visibility("default")))
+#else
+#define SERMO_API
+#endif
+
+#define SERMO_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ status */
+
+typedef enum sermo_status {
+    SERMO_OK = 0,
+    SERMO_ERR_IO,          /* cannot open, read or write a file */
+    SERMO_ERR_FORMAT,      /* malformed or unrecognised content */
+    SERMO_ERR_EMPTY,       /* valid container but no samples / no items */
+    SERMO_ERR_INVALID,     /* bad argument or configuration value */
+    SERMO_ERR_NOMEM,       /* allocation failed */
+    SERMO_ERR_UNSUPPORTED, /* understood but not supported */
+    SERMO_ERR_NETWORK,     /* offline or a download failed */
+    SERMO_ERR_CHECKSUM,    /* content does not match its checksum */
+} sermo_status;
+
+SERMO_API const char *sermo_status_str(sermo_status status);
+
+#define SERMO_ERROR_MAX 512
+typedef struct sermo_error {
+    sermo_status status;
+    char msg[SERMO_ERROR_MAX]; /* "<file>: <reason>" or "<what>: <reason>" */
+} sermo_error;
+
+/* Log / progress callbacks carry user_data so callers need no globals. */
+typedef void (*sermo_progress_fn)(int64_t done, int64_t total, const char *what, void *user_data);
+
+/* ------------------------------------------------------------------- audio */
+
+typedef struct sermo_audio_params {
+    int32_t sample_rate;   /* target rate in Hz; default 16000; 0 keeps the file's */
+    int32_t trim;          /* 1: trim leading/trailing silence; default 0 */
+    float trim_db;         /* frames below (peak frame energy + trim_db) dB are silence; default -40 */
+    float trim_frame_ms;   /* energy frame length; default 25 */
+    float trim_margin_ms;  /* keep this much audio around the voiced region; default 50 */
+    float duration_ms;     /* >0: crop or zero-pad to exactly this duration; default 0 (variable) */
+    int32_t crop_center;   /* 1: crop/pad symmetrically about the centre; 0: keep the start; default 0 */
+} sermo_audio_params;
+
+/* Mono float PCM in [-1, 1]. */
+typedef struct sermo_audio {
+    float *samples;
+    int64_t n;
+    int32_t sample_rate;
+} sermo_audio;
+
+/* What the container says, before any processing. */
+typedef struct sermo_audio_info {
+    int32_t sample_rate;
+    int32_t channels;
+    int64_t frames;
+    char format[32]; /* e.g. "WAV", "FLAC" */
+} sermo_audio_info;
+
+SERMO_API void sermo_audio_default_params(sermo_audio_params *params);
+
+/* Decode + mono + resample + trim + crop/pad. File and memory share one code
+ * path (libsndfile virtual I/O); `name` labels errors for memory input. */
+SERMO_API sermo_status sermo_audio_load_file(const char *path, const sermo_audio_params *params,
+                                             sermo_audio *out, sermo_error *err);
+SERMO_API sermo_status sermo_audio_load_memory(const void *data, size_t size, const char *name,
+                                               const sermo_audio_params *params, sermo_audio *out,
+                                               sermo_error *err);
+SERMO_API sermo_status sermo_audio_probe_file(const char *path, sermo_audio_info *info,
+                                              sermo_error *err);
+SERMO_API void sermo_audio_free(sermo_audio *audio);
+
+/* Steps of the pipeline, usable alone. Each replaces audio->samples. */
+SERMO_API sermo_status sermo_audio_resample(sermo_audio *audio, int32_t rate, sermo_error *err);
+SERMO_API void sermo_audio_trim(sermo_audio *audio, float trim_db, float frame_ms, float margin_ms);
+SERMO_API sermo_status sermo_audio_fix_length(sermo_audio *audio, int64_t n, int32_t center,
+                                              sermo_error *err);
+
+/* ---------------------------------------------------------------- features */
+
+typedef enum sermo_window { SERMO_WINDOW_HANN = 0, SERMO_WINDOW_HAMMING, SERMO_WINDOW_RECT } sermo_window;
+typedef enum sermo_pad_mode { SERMO_PAD_REFLECT = 0, SERMO_PAD_CONSTANT } sermo_pad_mode;
+typedef enum sermo_mel_scale { SERMO_MEL_HTK = 0, SERMO_MEL_SLANEY } sermo_mel_scale;
+typedef enum sermo_feature_kind {
+    SERMO_FEATURE_MEL = 0,  /* mel spectrogram (power or magnitude) */
+    SERMO_FEATURE_LOGMEL,   /* log of the above (natural log + offset, or dB) */
+    SERMO_FEATURE_MFCC,     /* DCT-II (ortho) of the dB mel spectrogram, as torchaudio.transforms.MFCC */
+} sermo_feature_kind;
+typedef enum sermo_log_mode { SERMO_LOG_NATURAL = 0, SERMO_LOG_DB } sermo_log_mode;
+
+typedef struct sermo_feature_params {
+    /* Defaults follow torchaudio.transforms.MelSpectrogram except where noted. */
+    int32_t sample_rate;       /* 16000 */
+    int32_t n_fft;             /* 400 */
+    int32_t win_length;        /* 0 = n_fft */
+    int32_t hop_length;        /* 0 = win_length / 2 */
+    sermo_window window;       /* hann (periodic) */
+    int32_t center;            /* 1 */
+    sermo_pad_mode pad_mode;   /* reflect */
+    float power;               /* 2 = power, 1 = magnitude */
+    int32_t n_mels;            /* 128 */
+    float f_min;               /* 0 */
+    float f_max;               /* 0 = sample_rate / 2 */
+    sermo_mel_scale mel_scale; /* htk */
+    int32_t mel_norm_slaney;   /* 0; 1 = Slaney area normalisation */
+    sermo_feature_kind kind;   /* logmel (not torchaudio's default, which is mel) */
+    sermo_log_mode log_mode;   /* natural: log(x + log_offset); db: 10*log10 (power) or 20*log10 */
+    float log_offset;          /* 1e-6 */
+    float top_db;              /* dB mode and MFCC: clamp at max - top_db; <= 0 disables; 80 */
+    int32_t n_mfcc;            /* 40 */
+    int32_t deltas;            /* 0, 1 or 2: append delta (and delta-delta) rows */
+    int32_t delta_win;         /* 5, as torchaudio.functional.compute_deltas */
+} sermo_feature_params;
+
+typedef struct sermo_features sermo_features; /* FFT plan, window, mel bank, scratch */
+
+SERMO_API void sermo_feature_default_params(sermo_feature_params *params);
+SERMO_API sermo_features *sermo_features_init(const sermo_feature_params *params, sermo_error *err);
+SERMO_API void sermo_features_free(sermo_features *features);
+SERMO_API const sermo_feature_params *sermo_features_params(const sermo_features *features);
+SERMO_API int64_t sermo_features_n_frames(const sermo_features *features, int64_t n_samples);
+/* Rows of the output: n_mels (or n_mfcc) times (1 + deltas). */
+SERMO_API int32_t sermo_features_n_bins(const sermo_features *features);
+/* out: (n_bins, n_frames) row-major. n_samples must be > 0 (and > n_fft/2 with reflect padding). */
+SERMO_API sermo_status sermo_features_compute(sermo_features *features, const float *pcm,
+                                              int64_t n_samples, float *out, sermo_error *err);
+/* The mel filterbank, (n_freqs = n_fft/2 + 1, n_mels), as torchaudio.functional.melscale_fbanks. */
+SERMO_API const float *sermo_features_mel_bank(const sermo_features *features);
+
+/* ------------------------------------------------------------------ corpus */
+
+typedef enum sermo_corpus_kind {
+    SERMO_CORPUS_AUTO = 0, /* guess from the folder's file names, or .csv => manifest */
+    SERMO_CORPUS_RAVDESS,
+    SERMO_CORPUS_CREMAD,
+    SERMO_CORPUS_TESS,
+    SERMO_CORPUS_SAVEE,
+    SERMO_CORPUS_EMODB,
+    SERMO_CORPUS_MANIFEST,
+} sermo_corpus_kind;
+
+typedef enum sermo_label_set {
+    SERMO_LABELS_NATIVE = 0, /* each corpus's own emotions */
+    SERMO_LABELS_COMMON6,    /* sad, angry, disgust, fear, happy, neutral; others dropped */
+} sermo_label_set;
+
+typedef struct sermo_corpus_params {
+    const char *target;        /* column to classify: "emotion" (default), "sex", "age_group", "race", ... */
+    sermo_label_set label_set; /* applies when target is "emotion" */
+    const char *demographics;  /* CREMA-D VideoDemographics.csv; NULL: look beside the audio */
+} sermo_corpus_params;
+
+/* One clip. Columns are shared by the whole corpus (sermo_corpus_column_*). */
+typedef struct sermo_item {
+    const char *path;    /* as found (folder + file name, or as written in the manifest) */
+    const char *speaker; /* corpus-qualified, e.g. "ravdess:07" */
+    int32_t label;       /* index into the class names */
+    int32_t corpus;      /* sermo_corpus_kind it came from */
+} sermo_item;
+
+typedef struct sermo_corpus sermo_corpus;
+
+SERMO_API void sermo_corpus_default_params(sermo_corpus_params *params);
+SERMO_API sermo_corpus *sermo_corpus_init(const sermo_corpus_params *params);
+/* Add a corpus folder or manifest; call several times for multi-corpus sets. */
+SERMO_API sermo_status sermo_corpus_add(sermo_corpus *corpus, const char *path, sermo_corpus_kind kind,
+                                        sermo_error *err);
+SERMO_API void sermo_corpus_free(sermo_corpus *corpus);
+SERMO_API int64_t sermo_corpus_size(const sermo_corpus *corpus);
+SERMO_API const sermo_item *sermo_corpus_item(const sermo_corpus *corpus, int64_t i);
+SERMO_API int32_t sermo_corpus_n_classes(const sermo_corpus *corpus);
+SERMO_API const char *sermo_corpus_class_name(const sermo_corpus *corpus, int32_t label);
+/* Files skipped: name not parseable, or label outside the label set. */
+SERMO_API int64_t sermo_corpus_n_dropped(const sermo_corpus *corpus);
+/* Every attribute of every item as a string table: "emotion", "speaker", "sex", "age", ... */
+SERMO_API int32_t sermo_corpus_n_columns(const sermo_corpus *corpus);
+SERMO_API const char *sermo_corpus_column_name(const sermo_corpus *corpus, int32_t column);
+SERMO_API const char *sermo_corpus_value(const sermo_corpus *corpus, int64_t item, const char *column);
+SERMO_API const char *sermo_corpus_kind_name(sermo_corpus_kind kind);
+
+/* ------------------------------------------------------------------ splits */
+
+typedef enum sermo_split_kind {
+    SERMO_SPLIT_RANDOM = 0, /* stratified by label */
+    SERMO_SPLIT_SPEAKER,    /* named held-out speakers */
+    SERMO_SPLIT_KFOLD,      /* k folds of whole speakers; `fold` is the test fold */
+} sermo_split_kind;
+
+enum { SERMO_PART_TRAIN = 0, SERMO_PART_VAL = 1, SERMO_PART_TEST = 2 };
+
+typedef struct sermo_split_params {
+    sermo_split_kind kind;
+    float val_fraction;         /* random: 0.15 */
+    float test_fraction;        /* random: 0.15 */
+    uint64_t seed;              /* 42 */
+    const char *val_speakers;   /* speaker: "21-22" or "ravdess:21,ravdess:22" */
+    const char *test_speakers;  /* speaker: "23-24" */
+    int32_t folds;              /* kfold: 6 */
+    int32_t fold;               /* kfold: 0 .. folds-1 */
+} sermo_split_params;
+
+SERMO_API void sermo_split_default_params(sermo_split_params *params);
+/* part[i] = SERMO_PART_* for each item. Byte-identical files share a part. */
+SERMO_API sermo_status sermo_split_make(const sermo_corpus *corpus, const sermo_split_params *params,
+                                        int8_t *part, sermo_error *err);
+/* split.csv: path,speaker,label,part */
+SERMO_API sermo_status sermo_split_write(const char *path, const sermo_corpus *corpus,
+                                         const int8_t *part, sermo_error *err);
+SERMO_API sermo_status sermo_split_read(const char *path, const sermo_corpus *corpus, int8_t *part,
+                                        sermo_error *err);
+
+/* ----------------------------------------------------------- feature cache */
+
+/* One file per (corpus file list, audio params, feature params), float32,
+ * memory-mapped. Items are (n_bins, n_frames_i) blocks. */
+typedef struct sermo_cache sermo_cache;
+
+typedef struct sermo_cache_params {
+    const char *dir;               /* where cache files live; default "cache" */
+    int32_t threads;               /* 0 = all cores */
+    sermo_progress_fn progress;    /* may be NULL */
+    void *user_data;
+} sermo_cache_params;
+
+SERMO_API void sermo_cache_default_params(sermo_cache_params *params);
+/* Reuse the cache for this configuration if it exists, else build it atomically.
+ * *built is set to 1 when work was done. Unreadable files fail the build with their name. */
+SERMO_API sermo_status sermo_cache_prepare(const sermo_corpus *corpus, const sermo_audio_params *audio,
+                                           const sermo_feature_params *features,
+                                           const sermo_cache_params *params, char *path_out,
+                                           size_t path_size, int *built, sermo_error *err);
+SERMO_API sermo_cache *sermo_cache_open(const char *path, sermo_error *err);
+SERMO_API void sermo_cache_close(sermo_cache *cache);
+SERMO_API int64_t sermo_cache_size(const sermo_cache *cache);
+SERMO_API int32_t sermo_cache_n_bins(const sermo_cache *cache);
+/* Pointer into the mapping: (n_bins, *n_frames). */
+SERMO_API const float *sermo_cache_item(const sermo_cache *cache, int64_t i, int64_t *n_frames);
+SERMO_API int32_t sermo_cache_label(const sermo_cache *cache, int64_t i);
+
+/* ----------------------------------------------------------------- reports */
+
+/* A log-mel (n_bins, n_frames) as a PNG with time (s) and frequency (Hz) axes. */
+SERMO_API sermo_status sermo_report_spectrogram_png(const char *path, const float *data, int32_t n_bins,
+                                                    int64_t n_frames, const sermo_feature_params *fp,
+                                                    const char *title, sermo_error *err);
+
+/* ----------------------------------------------------------------- config */
+
+/* A flat dotted-key store read from YAML ("a: {b: 1}" => "a.b" = "1") with
+ * key=value overrides on top. */
+typedef struct sermo_config sermo_config;
+
+SERMO_API sermo_config *sermo_config_init(void);
+SERMO_API void sermo_config_free(sermo_config *config);
+SERMO_API sermo_status sermo_config_load_yaml(sermo_config *config, const char *path, sermo_error *err);
+SERMO_API sermo_status sermo_config_load_yaml_string(sermo_config *config, const char *text,
+                                                     const char *name, sermo_error *err);
+/* "key=value"; key must be dotted identifiers. */
+SERMO_API sermo_status sermo_config_set_arg(sermo_config *config, const char *arg, sermo_error *err);
+SERMO_API sermo_status sermo_config_set(sermo_config *config, const char *key, const char *value);
+SERMO_API const char *sermo_config_get(const sermo_config *config, const char *key); /* NULL if unset */
+SERMO_API int32_t sermo_config_n_keys(const sermo_config *config);
+SERMO_API const char *sermo_config_key(const sermo_config *config, int32_t i);
+/* Write the resolved config back as nested YAML. */
+SERMO_API sermo_status sermo_config_write_yaml(const sermo_config *config, const char *path, sermo_error *err);
+/* Fill params from keys "audio.*" and "features.*"; unknown keys under those
+ * prefixes and unparsable values are errors naming the key. */
+SERMO_API sermo_status sermo_config_audio_params(const sermo_config *config, sermo_audio_params *params,
+                                                 sermo_error *err);
+SERMO_API sermo_status sermo_config_feature_params(const sermo_config *config, sermo_feature_params *params,
+                                                   sermo_error *err);
+
+/* ------------------------------------------------------------------- data */
+
+typedef struct sermo_verify_result {
+    int64_t checked, ok, mismatched, missing;
+} sermo_verify_result;
+
+/* Check every file under dir listed in a "path<TAB>sha256<TAB>size" list whose
+ * base name exists under dir (matched by base name, any extension listed). */
+SERMO_API sermo_status sermo_data_verify(const char *dir, const char *list, sermo_verify_result *result,
+                                         sermo_progress_fn progress, void *user_data, sermo_error *err);
+SERMO_API sermo_status sermo_sha256_file(const char *path, char hex[65], sermo_error *err);
+
+/* Download a corpus archive from its official record (libcurl), check the
+ * archive's own CRCs while unpacking it into dir (libarchive). corpus: "ravdess".
+ * Offline, it fails fast with SERMO_ERR_NETWORK and a message saying how to
+ * get the corpus by hand. */
+SERMO_API sermo_status sermo_data_fetch(const char *corpus, const char *dir, sermo_progress_fn progress,
+                                        void *user_data, sermo_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SERMO_H */

@@ -1,0 +1,42 @@
+/* main.c: the `sermo` entry point; dispatches to one file per subcommand. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"data", "corpus statistics, download and checksum verification", cli_data},
+    {"spectrogram", "draw a file's log-mel spectrogram as a PNG", cli_spectrogram},
+    {"prepare", "build the feature cache for a corpus", cli_prepare},
+};
+static const int n_commands = sizeof commands / sizeof commands[0];
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: sermo <command> [options]\n"
+            "\n"
+            "Sermo %s: speech emotion recognition.\n\ncommands:\n",
+            SERMO_VERSION);
+    for (int i = 0; i < n_commands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n`sermo <command> --help` describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("sermo %s\n", SERMO_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < n_commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "sermo: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
