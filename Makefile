@@ -26,15 +26,26 @@ all: $(BUILD)/Makefile
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 
+# Installs only when something is missing, so `make demo` stays quick on a
+# set-up machine.
 setup:
-	@if [ "$$(id -u)" = 0 ]; then \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEBIAN_PACKAGES); \
-	else \
-	  echo "run as root: apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; \
-	fi
+	@if dpkg-query -W -f='$${Status}\n' $(DEBIAN_PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \
+	   || ! dpkg-query -W $(DEBIAN_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEBIAN_PACKAGES); \
+	  else \
+	    echo "run as root: apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; \
+	  fi; \
+	else echo "setup: all Debian packages present"; fi
 
 setup-reference:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(REFERENCE_PACKAGES)
+
+demo: setup all
+	scripts/demo.sh
+
+bench: all
+	/usr/bin/python3 bench/frontend.py
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -75,7 +75,8 @@ typedef struct sermo_audio_params {
     float trim_db;         /* frames below (peak frame energy + trim_db) dB are silence; default -40 */
     float trim_frame_ms;   /* energy frame length; default 25 */
     float trim_margin_ms;  /* keep this much audio around the voiced region; default 50 */
-    float duration_ms;     /* >0: crop or zero-pad to exactly this duration; default 0 (variable) */
+    float duration_ms;     /* >0: crop or zero-pad to n = round(duration_ms * rate / 1000)
+                              samples (halves away from zero); default 0 (variable) */
     int32_t crop_center;   /* 1: crop/pad symmetrically about the centre; 0: keep the start; default 0 */
 } sermo_audio_params;
 
@@ -310,11 +311,15 @@ SERMO_API sermo_status sermo_config_feature_params(const sermo_config *config, s
 /* ------------------------------------------------------------------- data */
 
 typedef struct sermo_verify_result {
-    int64_t checked, ok, mismatched, missing;
+    int64_t checked;    /* files under dir whose name is in the list */
+    int64_t ok;         /* ... whose size and sha256 match */
+    int64_t mismatched; /* ... whose size or sha256 differ */
+    int64_t missing;    /* list entries of the same collections not found under dir */
 } sermo_verify_result;
 
-/* Check every file under dir listed in a "path<TAB>sha256<TAB>size" list whose
- * base name exists under dir (matched by base name, any extension listed). */
+/* Check every file under dir whose file name appears in a
+ * "path<TAB>sha256<TAB>size" list. SERMO_ERR_CHECKSUM names the first mismatch;
+ * SERMO_ERR_EMPTY when no listed file is present at all. */
 SERMO_API sermo_status sermo_data_verify(const char *dir, const char *list, sermo_verify_result *result,
                                          sermo_progress_fn progress, void *user_data, sermo_error *err);
 SERMO_API sermo_status sermo_sha256_file(const char *path, char hex[65], sermo_error *err);

@@ -21,6 +21,29 @@ int cli_wants_help(int argc, char **argv);
 /* "sermo: <msg>" on stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Named options of one command: a flag sets *on, an option stores *value. */
+typedef struct cli_flag {
+    const char *name; /* "--json" */
+    const char **value;
+    int *on;
+} cli_flag;
+
+#define CLI_MAX_POSITIONAL 64
+typedef struct cli_args {
+    sermo_config *config; /* built-in defaults < --config FILE < key=value */
+    const char *positional[CLI_MAX_POSITIONAL];
+    int n_positional;
+} cli_args;
+
+/* Parses argv[1..]; flags ends with a {NULL} entry. Returns non-zero after
+ * printing the error. */
+int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out);
+void cli_args_free(cli_args *args);
+/* Audio and feature params from the config, with one shared sample rate. */
+int cli_audio_features(const sermo_config *config, sermo_audio_params *ap, sermo_feature_params *fp);
+/* The corpus at path (comma-separated for several) with data.* settings. */
+int cli_open_corpus(const sermo_config *config, const char *path, sermo_corpus **out);
+
 /* A progress bar on a terminal, plain periodic lines otherwise (stderr). */
 typedef struct cli_progress {
     const char *what;

@@ -32,15 +32,17 @@ void cli_progress_init(cli_progress *p, const char *what) {
     p->what = what;
     p->tty = isatty(STDERR_FILENO);
     p->start = now_seconds();
-    p->last = -1e9;
+    p->last = p->tty ? -1e9 : p->start; /* a log hears first after 5 s */
 }
 
 void cli_progress_update(int64_t done, int64_t total, const char *what, void *user_data) {
     cli_progress *p = user_data;
     double t = now_seconds();
     int final = done >= total;
-    /* A terminal redraws 10 times a second; a log gets a line every 5 s. */
+    /* A terminal redraws 10 times a second; a log gets a line every 5 s, and
+     * a closing line only when the work took long enough to report. */
     if (!final && t - p->last < (p->tty ? 0.1 : 5.0)) return;
+    if (final && !p->tty && t - p->start < 2.0) return;
     p->last = t;
     if (!what) what = p->what;
     double elapsed = t - p->start;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The demo: corpus statistics, a spectrogram and the feature cache for RAVDESS.
+# RAVDESS is found at $SERMO_DATA, else ../shared/data/ravdess, else data/ravdess,
+# else downloaded into data/ravdess (needs network).
+set -euo pipefail
+sermo=${SERMO_BIN:-build/sermo}
+data=${SERMO_DATA:-}
+if [ -z "$data" ]; then
+  for d in ../shared/data/ravdess data/ravdess; do
+    if [ -d "$d" ]; then data=$d; break; fi
+  done
+fi
+if [ -z "$data" ]; then
+  echo "RAVDESS not found: set SERMO_DATA=/path/to/ravdess, or downloading it into data/ravdess ..."
+  data=data/ravdess
+  "$sermo" data fetch ravdess --to "$data"
+fi
+mkdir -p runs/demo
+echo "== sermo data stats $data"
+"$sermo" data stats "$data" | head -40
+clip=$(find "$data" -type f \( -name '*.wav' -o -name '*.flac' \) | sort | head -1)
+echo "== sermo spectrogram $clip"
+"$sermo" spectrogram "$clip" -o runs/demo/spectrogram.png
+echo "== sermo prepare $data"
+"$sermo" prepare "$data" --cache runs/demo/cache
+echo "demo done: see runs/demo/"

@@ -1,0 +1,217 @@
+/* nn.h: the neural-network core of libsermo (internal; included by model and
+ * training code). Ops are forward/backward pairs of plain functions:
+ *
+ *   forward (outputs, saved-for-backward caches, inputs, weights, sizes)
+ *   backward(input grads, weight grads, upstream grad, saved caches, inputs, weights, sizes)
+ *
+ * Backward functions ACCUMULATE (+=) into every gradient buffer, so a caller
+ * zeroes gradients once per step (nn_params_zero_grad) and activation grads
+ * once before the backward pass. A gradient pointer may be NULL when that
+ * gradient is not wanted (e.g. dinput of the first layer).
+ *
+ * Layout is NCHW float32. Dimension letters used in shape comments:
+ *   B batch, C channels, H/W input height/width, OH/OW output height/width,
+ *   K kernel, N rows of a linear layer, F features, L classes (logits).
+ *
+ * Every fast kernel (im2col + SGEMM, OpenMP) has a naive reference beside it
+ * with the same contract; tests/nn/test_fast_vs_naive.c keeps them equal.
+ * No function here allocates except nn_params_finalise. */
+#ifndef SERMO_NN_H
+#define SERMO_NN_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ conv2d */
+
+/* torch.nn.Conv2d (https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html).
+ * Fill the sizes, then nn_conv2d_setup computes OH, OW and validates. */
+typedef struct nn_conv2d {
+    int B, C_in, H, W;    /* input  (B, C_in, H, W) */
+    int C_out, KH, KW;    /* weight (C_out, C_in / groups, KH, KW), bias (C_out) */
+    int stride_h, stride_w;
+    int pad_h, pad_w;     /* zero padding on both sides */
+    int dil_h, dil_w;
+    int groups;
+    int OH, OW;           /* output (B, C_out, OH, OW), set by nn_conv2d_setup */
+} nn_conv2d;
+
+/* Square kernel, symmetric stride/padding/dilation: fills *c and calls setup. */
+sermo_status nn_conv2d_init(nn_conv2d *c, int B, int C_in, int H, int W, int C_out, int K,
+                            int stride, int pad, int dil, int groups, sermo_error *err);
+sermo_status nn_conv2d_setup(nn_conv2d *c, sermo_error *err);
+
+/* Naive references (plain loops). bias may be NULL. */
+void nn_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
+                       const nn_conv2d *c);
+void nn_conv2d_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                        const float *in, const float *weight, const nn_conv2d *c);
+
+/* Fast path: im2col + cblas_sgemm, OpenMP over the batch with nthreads threads.
+ * `workspace` holds nn_conv2d_workspace_size(c, nthreads) floats, enough for
+ * both forward and backward; it is scratch and may be shared between layers. */
+size_t nn_conv2d_workspace_size(const nn_conv2d *c, int nthreads);
+void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, const float *bias,
+                            const nn_conv2d *c, float *workspace, int nthreads);
+void nn_conv2d_backward_fast(float *dinput, float *dweight, float *dbias, const float *dout,
+                             const float *in, const float *weight, const nn_conv2d *c,
+                             float *workspace, int nthreads);
+
+/* ------------------------------------------------------------------ linear */
+
+/* torch.nn.Linear: out = in W^T + b, in (N, F_in), W (F_out, F_in), b (F_out) or NULL. */
+void nn_linear_forward(float *out, const float *in, const float *weight, const float *bias, int N,
+                       int F_in, int F_out);
+void nn_linear_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                        const float *in, const float *weight, int N, int F_in, int F_out);
+void nn_linear_forward_fast(float *out, const float *in, const float *weight, const float *bias,
+                            int N, int F_in, int F_out);
+void nn_linear_backward_fast(float *dinput, float *dweight, float *dbias, const float *dout,
+                             const float *in, const float *weight, int N, int F_in, int F_out);
+
+/* ------------------------------------------------------------- batchnorm2d */
+
+/* torch.nn.BatchNorm2d (https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html).
+ * train = 1: normalise with the batch mean and biased variance, update
+ *   running_mean/var with momentum (unbiased variance for running_var), save
+ *   mean and rstd = 1/sqrt(var + eps) for backward.
+ * train = 0: normalise with the running statistics; mean/rstd receive them.
+ * in/out (B, C, HW); weight, bias, running_*, mean, rstd (C). */
+#define NN_BN_EPS 1e-5f
+#define NN_BN_MOMENTUM 0.1f
+void nn_batchnorm2d_forward(float *out, float *mean, float *rstd, float *running_mean,
+                            float *running_var, const float *in, const float *weight,
+                            const float *bias, int B, int C, int HW, float eps, float momentum,
+                            int train);
+void nn_batchnorm2d_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                             const float *mean, const float *rstd, const float *in,
+                             const float *weight, int B, int C, int HW, int train);
+
+/* ------------------------------------------------------------- activations */
+
+/* ReLU: out = max(in, 0); gradient 0 at in <= 0 as torch. n elements. */
+void nn_relu_forward(float *out, const float *in, size_t n);
+void nn_relu_backward(float *dinput, const float *dout, const float *in, size_t n);
+
+/* torch.nn.GELU(approximate='none' | 'tanh'). */
+typedef enum nn_gelu_approx { NN_GELU_APPROX_NONE = 0, NN_GELU_APPROX_TANH } nn_gelu_approx;
+void nn_gelu_forward(float *out, const float *in, size_t n, nn_gelu_approx approx);
+void nn_gelu_backward(float *dinput, const float *dout, const float *in, size_t n,
+                      nn_gelu_approx approx);
+
+/* Inverted dropout (torch.nn.Dropout): in training each element is kept with
+ * probability 1 - p and scaled by 1/(1 - p); mask (n) receives that scale
+ * (0 or 1/(1-p)) from rng, so a seed reproduces it. Eval (train = 0) or p = 0:
+ * identity, mask = 1, rng untouched. */
+void nn_dropout_forward(float *out, float *mask, const float *in, size_t n, float p, int train,
+                        sermo_rng *rng);
+void nn_dropout_backward(float *dinput, const float *dout, const float *mask, size_t n);
+
+/* ---------------------------------------------------------------- pooling */
+
+/* torch.nn.MaxPool2d / AvgPool2d with ceil_mode=False, dilation 1. */
+typedef struct nn_pool2d {
+    int B, C, H, W;        /* input (B, C, H, W) */
+    int KH, KW;
+    int stride_h, stride_w;
+    int pad_h, pad_w;      /* at most half the kernel, as torch requires */
+    int count_include_pad; /* avg pool: divide by KH*KW (torch default 1) or by the valid count */
+    int OH, OW;            /* output (B, C, OH, OW), set by nn_pool2d_setup */
+} nn_pool2d;
+
+sermo_status nn_pool2d_init(nn_pool2d *p, int B, int C, int H, int W, int K, int stride, int pad,
+                            sermo_error *err);
+sermo_status nn_pool2d_setup(nn_pool2d *p, sermo_error *err);
+
+/* argmax (B, C, OH, OW): index of the max within its (H, W) plane; padding
+ * counts as -inf; ties keep the first in row-major order. */
+void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn_pool2d *p);
+void nn_maxpool2d_backward(float *dinput, const float *dout, const int32_t *argmax,
+                           const nn_pool2d *p);
+void nn_avgpool2d_forward(float *out, const float *in, const nn_pool2d *p);
+void nn_avgpool2d_backward(float *dinput, const float *dout, const nn_pool2d *p);
+
+/* Global average pool (AdaptiveAvgPool2d(1) + flatten): in (B, C, HW) -> out (B, C). */
+void nn_global_avgpool_forward(float *out, const float *in, int B, int C, int HW);
+void nn_global_avgpool_backward(float *dinput, const float *dout, int B, int C, int HW);
+
+/* ------------------------------------------------------------------- loss */
+
+/* Softmax cross-entropy, mean over the batch, as torch.nn.CrossEntropyLoss
+ * (https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)
+ * with label_smoothing in [0, 1): the target is (1 - s) one_hot + s / L.
+ * logits (N, L), labels (N) in [0, L). Returns the loss and, when dlogits is
+ * not NULL, WRITES (not accumulates: the loss ends the graph) its gradient
+ * (N, L) = (softmax - target) / N. */
+float nn_cross_entropy_forward(float *dlogits, const float *logits, const int32_t *labels, int N,
+                               int L, float label_smoothing);
+
+/* -------------------------------------------------------- parameter table */
+
+#define NN_PARAM_NAME_MAX 64
+#define NN_PARAM_MAX_DIMS 4
+
+typedef struct nn_param {
+    char name[NN_PARAM_NAME_MAX];
+    int32_t ndim;
+    int64_t shape[NN_PARAM_MAX_DIMS];
+    int32_t group;  /* index into the optimizer's group table */
+    int32_t decay;  /* 1: weight decay applies */
+    size_t offset;  /* in floats, into each of data, grad, m, v */
+    size_t numel;
+} nn_param;
+
+/* One contiguous buffer per role: data, grad, and AdamW's m and v share the
+ * table's offsets, so the optimizer, zero-grad, clipping and checkpoint I/O
+ * are flat loops. */
+typedef struct nn_params {
+    nn_param *entries;
+    int32_t n, cap;
+    size_t total;   /* floats per buffer, including alignment padding */
+    float *data;    /* NULL until finalised */
+    float *grad;
+    float *m;
+    float *v;
+} nn_params;
+
+void nn_params_init(nn_params *p);
+/* Returns the entry's index, or -1 (bad shape, duplicate name, after finalise, no memory). */
+int32_t nn_params_add(nn_params *p, const char *name, int32_t ndim, const int64_t *shape,
+                      int32_t group, int32_t decay, sermo_error *err);
+/* Allocates the four buffers, all zero. */
+sermo_status nn_params_finalise(nn_params *p, sermo_error *err);
+const nn_param *nn_params_find(const nn_params *p, const char *name);
+float *nn_params_data(const nn_params *p, const char *name); /* NULL when absent */
+float *nn_params_grad(const nn_params *p, const char *name);
+void nn_params_zero_grad(nn_params *p);
+size_t nn_params_count(const nn_params *p); /* parameters (floats), without padding */
+void nn_params_free(nn_params *p);
+
+/* ------------------------------------------------------------------ AdamW */
+
+/* torch.optim.AdamW (https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html):
+ * decoupled weight decay p -= lr * wd * p, then Adam with bias correction.
+ * An entry decays only when its flag is set; lr and wd come from its group. */
+#define NN_ADAMW_MAX_GROUPS 8
+
+typedef struct nn_adamw_group {
+    float lr;
+    float weight_decay;
+} nn_adamw_group;
+
+typedef struct nn_adamw {
+    float beta1, beta2, eps;
+    int64_t step;   /* steps taken */
+    int32_t n_groups;
+    nn_adamw_group groups[NN_ADAMW_MAX_GROUPS];
+} nn_adamw;
+
+/* betas (0.9, 0.999), eps 1e-8, one group (lr, weight_decay), as torch's defaults. */
+void nn_adamw_init(nn_adamw *opt, float lr, float weight_decay);
+/* Adds a group; returns its index or -1 when the table is full. */
+int32_t nn_adamw_add_group(nn_adamw *opt, float lr, float weight_decay);
+sermo_status nn_adamw_step(nn_adamw *opt, nn_params *p, sermo_error *err);
+
+#endif
