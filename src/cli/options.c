@@ -16,8 +16,7 @@ static int is_override(const char *arg) {
     return 1;
 }
 
-int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
-    memset(out, 0, sizeof *out);
+static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
     sermo_error err;
     out->config = sermo_config_init();
     if (!out->config) return cli_error("out of memory");
@@ -54,6 +53,13 @@ int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
         }
     }
     return 0;
+}
+
+int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
+    memset(out, 0, sizeof *out);
+    int rc = parse(argc, argv, flags, out);
+    if (rc) cli_args_free(out); /* callers return at once on failure */
+    return rc;
 }
 
 void cli_args_free(cli_args *args) {

@@ -1,0 +1,60 @@
+/* model.h: models as a parameter table plus a fixed layer plan, with every
+ * activation buffer sized once for the largest batch and input length
+ * (STYLE.md items 2-3). Models are registered by name (registry.c).
+ *
+ * Input x is (B, C, F, T): batch, channels (1 for a spectrogram), feature
+ * rows (mel bins), frames. Output logits are (B, L). */
+#ifndef SERMO_MODEL_H
+#define SERMO_MODEL_H
+
+#include "nn/nn.h"
+
+typedef struct model_config {
+    int32_t n_classes;   /* L */
+    int32_t in_channels; /* C, 1 */
+    int32_t n_bins;      /* F */
+    int32_t max_frames;  /* largest T a batch may have */
+    int32_t max_batch;   /* largest B */
+    int32_t threads;     /* OpenMP threads for the fast kernels; 0 = all */
+    float dropout;       /* before the classifier; 0.3 by default */
+} model_config;
+
+typedef struct model model;
+
+/* One registry entry per model family. */
+typedef struct model_spec {
+    const char *name;        /* "cnn3" */
+    const char *description;
+    /* Builds the parameter table and layer plan, allocates activations. */
+    sermo_status (*create)(model *m, sermo_error *err);
+    void (*forward)(model *m, const float *x, int B, int T, int train);
+    void (*backward)(model *m, const float *dlogits, int B, int T);
+    void (*destroy)(model *m);
+} model_spec;
+
+struct model {
+    const model_spec *spec;
+    model_config cfg;
+    nn_params params;  /* weights, grads, AdamW moments */
+    float *logits;     /* (max_batch, L), written by forward */
+    sermo_rng rng;     /* dropout masks */
+    void *state;       /* the family's layer plan and activations */
+};
+
+/* NULL with err set when the name is unknown or the config is invalid.
+ * Parameters are initialised as torch's defaults (kaiming-uniform conv/linear,
+ * BN weight 1 bias 0) from `seed`. */
+model *model_create(const char *name, const model_config *cfg, uint64_t seed, sermo_error *err);
+void model_free(model *m);
+/* x (B, C, F, T) with B <= max_batch, T <= max_frames; returns m->logits (B, L).
+ * train = 1 uses batch statistics and dropout and keeps what backward needs. */
+const float *model_forward(model *m, const float *x, int B, int T, int train);
+/* After a train-mode forward of the same B, T: ACCUMULATES parameter
+ * gradients from dlogits (B, L). */
+void model_backward(model *m, const float *dlogits, int B, int T);
+
+int model_registry_count(void);
+const model_spec *model_registry_at(int i);
+const model_spec *model_registry_find(const char *name);
+
+#endif
