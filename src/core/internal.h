@@ -31,4 +31,18 @@ uint64_t sermo_hash64(uint64_t h, const void *data, size_t n);
 /* malloc that never returns NULL silently: NULL plus an error message. */
 void *sermo_alloc(size_t size, sermo_error *err, const char *what);
 
+/* Atomic file output: open gives a FILE* on a temp file beside path; close
+ * with the status so far commits it (flush, fsync, rename) when that status is
+ * SERMO_OK and removes it otherwise, returning the final status. Write errors
+ * such as a full disk surface at close and leave the old file intact. */
+#include <stdio.h>
+typedef struct sermo_atomic_file {
+    FILE *f;
+    char *tmp;
+    const char *path;
+} sermo_atomic_file;
+
+sermo_status sermo_atomic_open(sermo_atomic_file *af, const char *path, sermo_error *err);
+sermo_status sermo_atomic_close(sermo_atomic_file *af, sermo_status status, sermo_error *err);
+
 #endif

@@ -432,33 +432,15 @@ static int config_emit(yaml_emitter_t *em, const sermo_config *c) {
 
 sermo_status sermo_config_write_yaml(const sermo_config *config, const char *path, sermo_error *err) {
     if (!config || !path) return sermo_fail(err, SERMO_ERR_INVALID, "config: no config or path given");
-    /* Temp file in the same directory + rename: readers never see half a file. */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (!tmp) return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 8, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return sermo_fail(err, SERMO_ERR_IO, "%s: cannot create: %s", path, strerror(e));
-    }
-    fchmod(fd, 0644); /* mkstemp makes 0600; a config is not a secret */
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return sermo_fail(err, SERMO_ERR_IO, "%s: %s", path, strerror(e));
-    }
-    sermo_status st = SERMO_OK;
+    sermo_atomic_file af;
+    sermo_status st = sermo_atomic_open(&af, path, err);
+    if (st != SERMO_OK) return st;
     yaml_emitter_t em;
     if (!yaml_emitter_initialize(&em)) {
         st = sermo_fail(err, SERMO_ERR_NOMEM, "%s: cannot initialise the YAML emitter", path);
     } else {
-        fputs("# written by sermo " SERMO_VERSION "\n", f);
-        yaml_emitter_set_output_file(&em, f);
+        fputs("# written by sermo " SERMO_VERSION "\n", af.f);
+        yaml_emitter_set_output_file(&em, af.f);
         yaml_emitter_set_unicode(&em, 1);
         yaml_emitter_set_indent(&em, 2);
         if (!config_emit(&em, config) || !yaml_emitter_flush(&em))
@@ -466,13 +448,7 @@ sermo_status sermo_config_write_yaml(const sermo_config *config, const char *pat
                             em.problem ? em.problem : strerror(errno));
         yaml_emitter_delete(&em);
     }
-    if (fflush(f) != 0 && st == SERMO_OK) st = sermo_fail(err, SERMO_ERR_IO, "%s: %s", path, strerror(errno));
-    if (fclose(f) != 0 && st == SERMO_OK) st = sermo_fail(err, SERMO_ERR_IO, "%s: %s", path, strerror(errno));
-    if (st == SERMO_OK && rename(tmp, path) != 0)
-        st = sermo_fail(err, SERMO_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st != SERMO_OK) unlink(tmp);
-    free(tmp);
-    return st;
+    return sermo_atomic_close(&af, st, err);
 }
 
 /* ------------------------------------------------------------------ params */
