@@ -25,9 +25,12 @@ typedef struct model model;
 typedef struct model_spec {
     const char *name;        /* "cnn3" */
     const char *description;
-    /* Builds the parameter table and layer plan, allocates activations. */
+    /* Builds the parameter table and layer plan, allocates activations;
+     * finalises and initialises params and buffers (models_internal.h). */
     sermo_status (*create)(model *m, sermo_error *err);
-    void (*forward)(model *m, const float *x, int B, int T, int train);
+    /* 0, or -1 (nothing computed) when T is too short for the architecture;
+     * model_forward has checked 1 <= B <= max_batch, 1 <= T <= max_frames. */
+    int (*forward)(model *m, const float *x, int B, int T, int train);
     void (*backward)(model *m, const float *dlogits, int B, int T);
     void (*destroy)(model *m);
 } model_spec;
@@ -36,6 +39,12 @@ struct model {
     const model_spec *spec;
     model_config cfg;
     nn_params params;  /* weights, grads, AdamW moments */
+    /* Tensors saved with the model but not trained (BN running_mean/var),
+     * torchvision-named like params. A second table because nn_params_add
+     * rejects a negative group and nn_adamw_step rejects any group it does
+     * not know, so no entry of `params` can be skipped by the optimizer.
+     * Only its data buffer is meaningful; grad/m/v stay zero. */
+    nn_params buffers;
     float *logits;     /* (max_batch, L), written by forward */
     sermo_rng rng;     /* dropout masks */
     void *state;       /* the family's layer plan and activations */
@@ -47,10 +56,13 @@ struct model {
 model *model_create(const char *name, const model_config *cfg, uint64_t seed, sermo_error *err);
 void model_free(model *m);
 /* x (B, C, F, T) with B <= max_batch, T <= max_frames; returns m->logits (B, L).
- * train = 1 uses batch statistics and dropout and keeps what backward needs. */
+ * train = 1 uses batch statistics and dropout and keeps what backward needs.
+ * NULL (nothing computed) when B or T is out of range, including a T too
+ * short for the family's pooling (cnn3: T >= 8). */
 const float *model_forward(model *m, const float *x, int B, int T, int train);
 /* After a train-mode forward of the same B, T: ACCUMULATES parameter
- * gradients from dlogits (B, L). */
+ * gradients from dlogits (B, L). Does nothing when the last forward was not
+ * a train-mode one of this B and T. */
 void model_backward(model *m, const float *dlogits, int B, int T);
 
 int model_registry_count(void);
