@@ -15,6 +15,7 @@ typedef struct cli_command {
 int cli_data(int argc, char **argv);
 int cli_spectrogram(int argc, char **argv);
 int cli_prepare(int argc, char **argv);
+int cli_train(int argc, char **argv);
 
 /* 1 when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);

@@ -8,6 +8,7 @@ static const cli_command commands[] = {
     {"data", "corpus statistics, download and checksum verification", cli_data},
     {"spectrogram", "draw a file's log-mel spectrogram as a PNG", cli_spectrogram},
     {"prepare", "build the feature cache for a corpus", cli_prepare},
+    {"train", "train a classifier and write its run folder", cli_train},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

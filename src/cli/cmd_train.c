@@ -1,0 +1,214 @@
+/* cmd_train.c: `sermo train PATH --out DIR`: corpus -> split -> feature cache
+ * -> training run (src/train). */
+#include "cli.h"
+
+#include "train/train.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *train_usage =
+    "usage: sermo train [PATH] --out DIR [--resume] [--cache DIR] [--config FILE] [key=value ...]\n"
+    "\n"
+    "Trains a classifier on the corpus folder or CSV manifest PATH (several joined\n"
+    "by commas; default: the data.path key). Splits it (data.split=random|speaker|kfold,\n"
+    "data.val_speakers, data.test_speakers, data.folds, data.fold, data.seed; a run\n"
+    "that resumes reuses DIR/split.csv), builds or reuses the feature cache, then\n"
+    "trains with the model and train.* keys (train.epochs, train.lr, ...).\n"
+    "\n"
+    "DIR receives config.yaml, split.csv, history.csv (one line per epoch),\n"
+    "model.safetensors (the best epoch by validation macro-F1) and\n"
+    "checkpoint.safetensors; --resume continues from the checkpoint. Ctrl-C stops\n"
+    "after the current epoch, which can then be resumed.\n";
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct train_display {
+    cli_progress bar;
+    int32_t epoch;
+} train_display;
+
+static int show_progress(const train_progress *p, void *user_data) {
+    train_display *d = user_data;
+    if (!p->epoch_done) {
+        if (p->batch == 1 || d->epoch != p->epoch) {
+            d->epoch = p->epoch;
+            cli_progress_init(&d->bar, "train");
+        }
+        char what[64];
+        snprintf(what, sizeof what, "epoch %d/%d loss %.3f", p->epoch + 1, p->epochs, p->loss);
+        cli_progress_update(p->batch, p->n_batches, what, &d->bar);
+    } else {
+        const train_epoch_result *r = p->epoch_done;
+        fprintf(stderr, "epoch %d/%d: lr %.3g train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f (%.1fs)\n",
+                r->epoch + 1, p->epochs, r->lr, r->train_loss, r->train_acc, r->val_loss, r->val_acc,
+                r->val_macro_f1, r->seconds);
+    }
+    return interrupted;
+}
+
+static int make_dirs(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST) return cli_error("%s: cannot create: %s", buf, strerror(errno));
+            if (!c) return 0;
+            *p = c;
+        }
+    }
+}
+
+static int split_params(const sermo_config *config, sermo_split_params *sp) {
+    sermo_split_default_params(sp);
+    const char *v;
+    if ((v = sermo_config_get(config, "data.split"))) {
+        if (!strcmp(v, "random")) sp->kind = SERMO_SPLIT_RANDOM;
+        else if (!strcmp(v, "speaker")) sp->kind = SERMO_SPLIT_SPEAKER;
+        else if (!strcmp(v, "kfold")) sp->kind = SERMO_SPLIT_KFOLD;
+        else return cli_error("data.split: '%s' is not one of random, speaker, kfold", v);
+    }
+    sp->val_speakers = sermo_config_get(config, "data.val_speakers");
+    sp->test_speakers = sermo_config_get(config, "data.test_speakers");
+    if ((v = sermo_config_get(config, "data.seed"))) sp->seed = strtoull(v, NULL, 10);
+    if ((v = sermo_config_get(config, "data.val_fraction"))) sp->val_fraction = strtof(v, NULL);
+    if ((v = sermo_config_get(config, "data.test_fraction"))) sp->test_fraction = strtof(v, NULL);
+    if ((v = sermo_config_get(config, "data.folds"))) sp->folds = atoi(v);
+    if ((v = sermo_config_get(config, "data.fold"))) sp->fold = atoi(v);
+    return 0;
+}
+
+int cli_train(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        fputs(train_usage, stdout);
+        return 0;
+    }
+    const char *out = NULL, *cache_dir = NULL;
+    int resume = 0;
+    cli_flag flags[] = {{"--out", &out, NULL}, {"--cache", &cache_dir, NULL}, {"--resume", NULL, &resume},
+                        {NULL, NULL, NULL}};
+    cli_args args;
+    if (cli_parse(argc, argv, flags, &args)) return 2;
+    int rc = 1;
+    sermo_corpus *corpus = NULL;
+    sermo_cache *cache = NULL;
+    int8_t *part = NULL;
+    const char **names = NULL, **keys = NULL, **values = NULL;
+    sermo_error err;
+    const char *path = args.n_positional == 1 ? args.positional[0] : sermo_config_get(args.config, "data.path");
+    if (args.n_positional > 1 || !path || !out) {
+        fputs(train_usage, stderr);
+        rc = 2;
+        goto done;
+    }
+    train_options opt;
+    train_options_default(&opt);
+    if (train_options_from_config(args.config, &opt, &err)) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    if (strlen(out) >= sizeof opt.out_dir) {
+        cli_error("--out: path too long");
+        goto done;
+    }
+    snprintf(opt.out_dir, sizeof opt.out_dir, "%s", out);
+    opt.resume = opt.resume || resume;
+    sermo_audio_params ap;
+    sermo_feature_params fp;
+    sermo_split_params sp;
+    if (cli_audio_features(args.config, &ap, &fp) || split_params(args.config, &sp) ||
+        cli_open_corpus(args.config, path, &corpus) || make_dirs(out))
+        goto done;
+
+    /* The split: reused when resuming (the run must see the same items). */
+    char file[1200];
+    int64_t n = sermo_corpus_size(corpus);
+    part = malloc((size_t)n);
+    if (!part) {
+        cli_error("out of memory");
+        goto done;
+    }
+    snprintf(file, sizeof file, "%s/split.csv", out);
+    if (opt.resume ? sermo_split_read(file, corpus, part, &err)
+                   : (sermo_split_make(corpus, &sp, part, &err) || sermo_split_write(file, corpus, part, &err))) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    snprintf(file, sizeof file, "%s/config.yaml", out);
+    if (sermo_config_write_yaml(args.config, file, &err)) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+
+    sermo_cache_params cp;
+    sermo_cache_default_params(&cp);
+    if (cache_dir) cp.dir = cache_dir;
+    cp.threads = opt.threads;
+    cli_progress bar;
+    cli_progress_init(&bar, "features");
+    cp.progress = cli_progress_update;
+    cp.user_data = &bar;
+    char cache_path[4096];
+    int built = 0;
+    if (sermo_cache_prepare(corpus, &ap, &fp, &cp, cache_path, sizeof cache_path, &built, &err) ||
+        !(cache = sermo_cache_open(cache_path, &err))) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+
+    /* The model file carries the audio and feature settings it was trained with. */
+    int32_t n_classes = sermo_corpus_n_classes(corpus), n_keys = sermo_config_n_keys(args.config), n_meta = 0;
+    names = calloc((size_t)n_classes, sizeof *names);
+    keys = calloc((size_t)n_keys + 1, sizeof *keys);
+    values = calloc((size_t)n_keys + 1, sizeof *values);
+    if (!names || !keys || !values) {
+        cli_error("out of memory");
+        goto done;
+    }
+    for (int32_t c = 0; c < n_classes; c++) names[c] = sermo_corpus_class_name(corpus, c);
+    for (int32_t i = 0; i < n_keys && n_meta < 64; i++) {
+        const char *k = sermo_config_key(args.config, i);
+        if (!strncmp(k, "audio.", 6) || !strncmp(k, "features.", 9)) {
+            keys[n_meta] = k;
+            values[n_meta++] = sermo_config_get(args.config, k);
+        }
+    }
+    train_data data = {.cache = cache, .part = part, .n_classes = n_classes, .class_names = names,
+                       .meta_keys = keys, .meta_values = values, .n_meta = n_meta};
+    train_display display = {.epoch = -1};
+    struct sigaction sa = {.sa_handler = on_sigint}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    train_result res;
+    sermo_status st = train_run(&opt, &data, show_progress, &display, &res, &err);
+    sigaction(SIGINT, &old, NULL);
+    if (st) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    printf("%s: %d epochs%s; best validation macro-F1 %.4f at epoch %d\n", out, res.epochs_run,
+           res.stopped_early ? " (early stop)" : res.interrupted ? " (interrupted; --resume continues)" : "",
+           res.best_macro_f1, res.best_epoch + 1);
+    printf("  model:      %s/model.safetensors\n  history:    %s/history.csv\n"
+           "  checkpoint: %s/checkpoint.safetensors\n  split:      %s/split.csv\n",
+           out, out, out, out);
+    rc = 0;
+done:
+    free(names);
+    free(keys);
+    free(values);
+    free(part);
+    sermo_cache_close(cache);
+    sermo_corpus_free(corpus);
+    cli_args_free(&args);
+    return rc;
+}

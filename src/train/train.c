@@ -1,0 +1,258 @@
+/* train.c: the training loop. Per epoch: train with AdamW at the epoch's
+ * scheduled learning rate (label-smoothed cross-entropy, gradient clipping),
+ * validate (plain cross-entropy, accuracy, macro-F1), save the model when
+ * val macro-F1 improves, append to history.csv, write the checkpoint.
+ *
+ * B batch, F feature rows, T frames, L classes. */
+#include "train/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HISTORY_HEADER "epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,seconds\n"
+/* The data stream (shuffling, crops) is seeded apart from the parameters. */
+#define TRAIN_DATA_STREAM 0xda7a5eedull
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void join(char *out, size_t size, const char *dir, const char *name) {
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+/* Keeps the header and the first `epochs` lines of history.csv (a resumed run
+ * rewrites what came after its checkpoint); a fresh run starts it anew. */
+static sermo_status history_start(const char *path, int32_t epochs, sermo_error *err) {
+    char *text = NULL;
+    size_t len = 0;
+    if (epochs > 0) {
+        FILE *in = fopen(path, "r");
+        if (!in) return sermo_fail(err, SERMO_ERR_IO, "%s: cannot read the history to resume", path);
+        FILE *mem = open_memstream(&text, &len);
+        char line[1024];
+        int32_t lines = 0;
+        while (mem && lines <= epochs && fgets(line, sizeof line, in)) {
+            fputs(line, mem);
+            lines += strchr(line, '\n') != NULL;
+        }
+        fclose(in);
+        if (!mem) return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+        fclose(mem);
+        if (lines != epochs + 1) {
+            free(text);
+            return sermo_fail(err, SERMO_ERR_FORMAT, "%s: %d epochs recorded, the checkpoint has %d", path,
+                              lines - 1, epochs);
+        }
+    }
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        free(text);
+        return sermo_fail(err, SERMO_ERR_IO, "%s: cannot write", path);
+    }
+    fputs(text ? text : HISTORY_HEADER, out);
+    free(text);
+    return fclose(out) ? sermo_fail(err, SERMO_ERR_IO, "%s: write failed", path) : SERMO_OK;
+}
+
+static sermo_status history_append(const char *path, const train_epoch_result *r, sermo_error *err) {
+    FILE *f = fopen(path, "a");
+    if (!f) return sermo_fail(err, SERMO_ERR_IO, "%s: cannot append", path);
+    fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", r->epoch, r->lr, r->train_loss, r->train_acc,
+            r->val_loss, r->val_acc, r->val_macro_f1, r->seconds);
+    return fclose(f) ? sermo_fail(err, SERMO_ERR_IO, "%s: write failed", path) : SERMO_OK;
+}
+
+/* Buffers the loop plans once (STYLE.md item 3). */
+typedef struct train_work {
+    float *mean, *std;      /* (F) */
+    float *x;               /* (B, 1, F, T) */
+    int32_t *labels;        /* (B) */
+    float *dlogits;         /* (B, L) */
+    int32_t *pred, *truth;  /* (n_val) */
+} train_work;
+
+static void work_free(train_work *w) {
+    free(w->mean);
+    free(w->std);
+    free(w->x);
+    free(w->labels);
+    free(w->dlogits);
+    free(w->pred);
+    free(w->truth);
+}
+
+/* One pass over the training part; fills the train_* fields of r. */
+static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *adamw, train_batcher *tb,
+                                train_state *state, train_work *w, train_epoch_result *r, int *stop,
+                                train_progress_fn progress, void *user_data, sermo_error *err) {
+    int32_t L = m->cfg.n_classes, T = opt->frames;
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, batch = 0, n_batches = train_batcher_n_batches(tb, opt->batch_size);
+    train_batcher_epoch(tb, &state->rng);
+    int k;
+    while ((k = train_batcher_next(tb, &state->rng, opt->batch_size, w->x, w->labels)) > 0) {
+        nn_params_zero_grad(&m->params);
+        const float *logits = model_forward(m, w->x, k, T, 1);
+        if (!logits)
+            return sermo_fail(err, SERMO_ERR_INVALID, "train: model %s rejected a batch of %d x %d frames",
+                              opt->model, k, T);
+        float loss = nn_cross_entropy_forward(w->dlogits, logits, w->labels, k, L, opt->label_smoothing);
+        int64_t ok = 0;
+        for (int i = 0; i < k; i++) ok += train_argmax(logits + (size_t)i * L, L) == w->labels[i];
+        model_backward(m, w->dlogits, k, T);
+        if (opt->clip_norm > 0) train_clip_grad_norm(m->params.grad, m->params.total, opt->clip_norm);
+        sermo_status st = nn_adamw_step(adamw, &m->params, err);
+        if (st) return st;
+        loss_sum += (double)loss * k;
+        correct += ok;
+        seen += k;
+        batch++;
+        if (progress) {
+            train_progress p = {.epoch = r->epoch, .epochs = opt->epochs, .batch = batch, .n_batches = n_batches,
+                                .loss = loss, .accuracy = (float)ok / (float)k, .lr = r->lr};
+            if (progress(&p, user_data)) *stop = 1;
+        }
+    }
+    r->train_loss = (float)(loss_sum / (double)seen);
+    r->train_acc = (float)((double)correct / (double)seen);
+    return SERMO_OK;
+}
+
+/* Evaluation-mode pass over the validation part; fills the val_* fields. */
+static sermo_status validate(const train_options *opt, model *m, train_batcher *vb, train_work *w,
+                             train_epoch_result *r, sermo_error *err) {
+    int32_t L = m->cfg.n_classes;
+    double loss_sum = 0;
+    int64_t seen = 0;
+    train_batcher_epoch(vb, NULL);
+    int k;
+    while ((k = train_batcher_next(vb, NULL, opt->batch_size, w->x, w->labels)) > 0) {
+        const float *logits = model_forward(m, w->x, k, opt->frames, 0);
+        if (!logits) return sermo_fail(err, SERMO_ERR_INVALID, "validate: model %s rejected a batch", opt->model);
+        loss_sum += (double)nn_cross_entropy_forward(NULL, logits, w->labels, k, L, 0.0f) * k;
+        for (int i = 0; i < k; i++) {
+            w->pred[seen + i] = train_argmax(logits + (size_t)i * L, L);
+            w->truth[seen + i] = w->labels[i];
+        }
+        seen += k;
+    }
+    r->val_loss = (float)(loss_sum / (double)seen);
+    train_metrics(w->pred, w->truth, seen, L, &r->val_acc, &r->val_macro_f1);
+    return SERMO_OK;
+}
+
+static sermo_status check_options(const train_options *opt, const train_data *data, sermo_error *err) {
+    if (opt->epochs < 1 || opt->batch_size < 1 || opt->frames < 1)
+        return sermo_fail(err, SERMO_ERR_INVALID, "train: epochs, batch_size and frames must be positive");
+    if (!data || !data->cache || !data->part || data->n_classes < 2 || !data->class_names)
+        return sermo_fail(err, SERMO_ERR_INVALID, "train: a cache, a split and at least two classes are needed");
+    for (int64_t i = 0; i < sermo_cache_size(data->cache); i++) {
+        int32_t y = sermo_cache_label(data->cache, i);
+        if (y < 0 || y >= data->n_classes)
+            return sermo_fail(err, SERMO_ERR_INVALID, "train: item %lld has label %d of %d classes", (long long)i,
+                              y, data->n_classes);
+    }
+    return SERMO_OK;
+}
+
+sermo_status train_run(const train_options *opt, const train_data *data, train_progress_fn progress, void *user_data,
+                       train_result *result, sermo_error *err) {
+    sermo_status st = check_options(opt, data, err);
+    if (st) return st;
+    const sermo_cache *cache = data->cache;
+    int32_t F = sermo_cache_n_bins(cache), T = opt->frames, B = opt->batch_size, L = data->n_classes;
+    train_work w = {0};
+    train_batcher tb = {0}, vb = {0};
+    model *m = NULL;
+    char history[1100], model_path[1100], ckpt_path[1100];
+    join(history, sizeof history, opt->out_dir, "history.csv");
+    join(model_path, sizeof model_path, opt->out_dir, "model.safetensors");
+    join(ckpt_path, sizeof ckpt_path, opt->out_dir, "checkpoint.safetensors");
+    memset(result, 0, sizeof *result);
+
+    w.mean = sermo_alloc(sizeof(float) * (size_t)F, err, "train");
+    w.std = sermo_alloc(sizeof(float) * (size_t)F, err, "train");
+    w.x = sermo_alloc(sizeof(float) * (size_t)B * F * T, err, "train batch");
+    w.labels = sermo_alloc(sizeof(int32_t) * (size_t)B, err, "train");
+    w.dlogits = sermo_alloc(sizeof(float) * (size_t)B * L, err, "train");
+    if (!w.mean || !w.std || !w.x || !w.labels || !w.dlogits) {
+        st = SERMO_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = train_norm_stats(cache, data->part, SERMO_PART_TRAIN, w.mean, w.std, err)) ||
+        (st = train_batcher_init(&tb, cache, data->part, SERMO_PART_TRAIN, T, w.mean, w.std, 1, err)) ||
+        (st = train_batcher_init(&vb, cache, data->part, SERMO_PART_VAL, T, w.mean, w.std, 0, err)))
+        goto done;
+    w.pred = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
+    w.truth = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
+    if (!w.pred || !w.truth) {
+        st = SERMO_ERR_NOMEM;
+        goto done;
+    }
+
+    model_config cfg = {.n_classes = L, .in_channels = 1, .n_bins = F, .max_frames = T, .max_batch = B,
+                        .threads = opt->threads, .dropout = opt->dropout};
+    m = model_create(opt->model, &cfg, opt->seed, err);
+    if (!m) {
+        st = err ? err->status : SERMO_ERR_INVALID;
+        goto done;
+    }
+    nn_adamw adamw;
+    nn_adamw_init(&adamw, opt->lr, opt->weight_decay);
+    for (int32_t i = 0; i < m->params.n; i++)
+        while (m->params.entries[i].group >= adamw.n_groups)
+            if (nn_adamw_add_group(&adamw, opt->lr, opt->weight_decay) < 0) {
+                st = sermo_fail(err, SERMO_ERR_INVALID, "train: too many parameter groups");
+                goto done;
+            }
+
+    train_state state;
+    state.next_epoch = 0;
+    sermo_rng_seed(&state.rng, opt->seed ^ (TRAIN_DATA_STREAM << 32));
+    train_early_stop_init(&state.es, opt->patience);
+    if (opt->resume && (st = train_load_checkpoint(ckpt_path, m, &adamw, &state, w.mean, w.std, err))) goto done;
+    if ((st = history_start(history, state.next_epoch, err))) goto done;
+
+    train_schedule sched = {.lr = opt->lr, .min_lr = opt->min_lr, .warmup_epochs = opt->warmup_epochs,
+                            .warmup_start = opt->warmup_start, .epochs = opt->epochs};
+    result->stopped_early = train_early_stop_done(&state.es);
+    int stop = 0;
+    for (int32_t epoch = state.next_epoch; epoch < opt->epochs && !result->stopped_early && !stop; epoch++) {
+        double start = now_seconds();
+        train_epoch_result r = {.epoch = epoch, .lr = (float)train_schedule_lr(&sched, epoch)};
+        for (int32_t g = 0; g < adamw.n_groups; g++) adamw.groups[g].lr = r.lr;
+        if ((st = train_epoch(opt, m, &adamw, &tb, &state, &w, &r, &stop, progress, user_data, err)) ||
+            (st = validate(opt, m, &vb, &w, &r, err)))
+            goto done;
+        if (train_early_stop_update(&state.es, epoch, r.val_macro_f1) &&
+            (st = train_save_model(model_path, m, opt, data, w.mean, w.std, epoch, r.val_macro_f1, err)))
+            goto done;
+        r.seconds = now_seconds() - start;
+        state.next_epoch = epoch + 1;
+        if ((st = history_append(history, &r, err)) ||
+            (st = train_save_checkpoint(ckpt_path, m, &adamw, &state, w.mean, w.std, err)))
+            goto done;
+        result->last = r;
+        result->stopped_early = train_early_stop_done(&state.es);
+        if (progress) {
+            train_progress p = {.epoch = epoch, .epochs = opt->epochs, .lr = r.lr, .epoch_done = &r,
+                                .loss = r.train_loss, .accuracy = r.train_acc};
+            if (progress(&p, user_data)) stop = 1;
+        }
+    }
+    result->interrupted = stop && state.next_epoch < opt->epochs && !result->stopped_early;
+    result->epochs_run = state.next_epoch;
+    result->best_epoch = state.es.best_epoch;
+    result->best_macro_f1 = state.es.best;
+done:
+    model_free(m);
+    train_batcher_free(&tb);
+    train_batcher_free(&vb);
+    work_free(&w);
+    return st;
+}
