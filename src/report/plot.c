@@ -2,13 +2,10 @@
  * drawing layer every report plot shares (see report_internal.h). */
 #include "report_internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define PLOT_MAX_IMAGE 4096 /* heat map raster limit per side; cairo stops at 32767 */
 
@@ -38,8 +35,10 @@ void sermo_report_canvas_free(sermo_report_canvas *canvas) {
     canvas->surface = NULL;
 }
 
-static cairo_status_t plot_write_file(void *closure, const unsigned char *data, unsigned int length) {
-    return fwrite(data, 1, length, closure) == length ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+static cairo_status_t plot_write_buf(void *closure, const unsigned char *data, unsigned int length) {
+    sermo_report_buf *b = closure;
+    sermo_report_buf_append(b, data, length);
+    return b->failed ? CAIRO_STATUS_NO_MEMORY : CAIRO_STATUS_SUCCESS;
 }
 
 sermo_status sermo_report_canvas_write_png(sermo_report_canvas *canvas, const char *path, sermo_error *err) {
@@ -47,33 +46,16 @@ sermo_status sermo_report_canvas_write_png(sermo_report_canvas *canvas, const ch
         return sermo_fail(err, SERMO_ERR_INVALID, "%s: drawing failed: %s", path,
                           cairo_status_to_string(cairo_status(canvas->cr)));
     cairo_surface_flush(canvas->surface);
-    /* Temp file in the same directory + rename: a reader never sees half a PNG. */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (!tmp) return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 8, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return sermo_fail(err, SERMO_ERR_IO, "%s: cannot create: %s", path, strerror(e));
-    }
-    fchmod(fd, 0644); /* mkstemp makes 0600; an image is not a secret */
-    FILE *f = fdopen(fd, "wb");
+    /* Encoded in memory (a few hundred kB at most), then written atomically. */
+    sermo_report_buf png = {0};
+    cairo_status_t cs = cairo_surface_write_to_png_stream(canvas->surface, plot_write_buf, &png);
     sermo_status st = SERMO_OK;
-    if (!f) {
-        st = sermo_fail(err, SERMO_ERR_IO, "%s: %s", path, strerror(errno));
-        close(fd);
-    } else {
-        cairo_status_t cs = cairo_surface_write_to_png_stream(canvas->surface, plot_write_file, f);
-        if (cs != CAIRO_STATUS_SUCCESS)
-            st = sermo_fail(err, SERMO_ERR_IO, "%s: cannot write PNG: %s", path, cairo_status_to_string(cs));
-        if (fclose(f) != 0 && st == SERMO_OK) st = sermo_fail(err, SERMO_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    if (st == SERMO_OK && rename(tmp, path) != 0)
-        st = sermo_fail(err, SERMO_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st != SERMO_OK) unlink(tmp);
-    free(tmp);
+    if (cs != CAIRO_STATUS_SUCCESS)
+        st = sermo_fail(err, png.failed ? SERMO_ERR_NOMEM : SERMO_ERR_IO, "%s: cannot encode PNG: %s", path,
+                        cairo_status_to_string(cs));
+    else
+        st = sermo_report_write_atomic(path, png.data, png.len, err);
+    sermo_report_buf_free(&png);
     return st;
 }
 
@@ -114,7 +96,7 @@ void sermo_report_draw_text(cairo_t *cr, const char *text, double x, double y, d
     cairo_restore(cr);
 }
 
-static double plot_text_width(cairo_t *cr, const char *text, double size) {
+double sermo_report_text_width(cairo_t *cr, const char *text, double size) {
     cairo_save(cr);
     cairo_set_font_size(cr, size);
     cairo_text_extents_t te;
@@ -161,7 +143,7 @@ double sermo_report_draw_ticks(cairo_t *cr, const sermo_report_rect *area, sermo
             dx = side == SERMO_REPORT_SIDE_LEFT ? -1 : 1;
             ax = side == SERMO_REPORT_SIDE_LEFT ? 1 : 0;
             ay = 0.5;
-            double w = plot_text_width(cr, labels[i], size);
+            double w = sermo_report_text_width(cr, labels[i], size);
             if (w > extent) extent = w;
         } else {
             x = floor(area->x + area->w * pos[i]) + 0.5;
@@ -252,6 +234,11 @@ sermo_status sermo_report_draw_heatmap(cairo_t *cr, const sermo_report_rect *are
 
 void sermo_report_draw_colourbar(cairo_t *cr, const sermo_report_rect *area, double vmin, double vmax,
                                  const char *title) {
+    sermo_report_draw_colourbar_ticks(cr, area, vmin, vmax, title, 0);
+}
+
+void sermo_report_draw_colourbar_ticks(cairo_t *cr, const sermo_report_rect *area, double vmin, double vmax,
+                                       const char *title, int32_t integer) {
     enum { STEPS = 256 };
     float ramp[STEPS];
     for (int32_t i = 0; i < STEPS; i++) ramp[i] = (float)(vmin + (vmax - vmin) * (i + 0.5) / STEPS);
@@ -261,7 +248,11 @@ void sermo_report_draw_colourbar(cairo_t *cr, const sermo_report_rect *area, dou
     double ticks[SERMO_REPORT_MAX_TICKS], pos[SERMO_REPORT_MAX_TICKS], step;
     char text[SERMO_REPORT_MAX_TICKS][32];
     const char *labels[SERMO_REPORT_MAX_TICKS];
+    /* A label every 40 px or so, at most 10 (tall bars would otherwise
+     * overrun MAX_TICKS); whole numbers need no more ticks than the range. */
     int32_t target = (int32_t)(area->h / 40) > 2 ? (int32_t)(area->h / 40) : 2;
+    if (target > 10) target = 10;
+    if (integer && target > vmax - vmin) target = vmax - vmin >= 1 ? (int32_t)(vmax - vmin) : 1;
     int32_t n = sermo_report_nice_ticks(vmin, vmax, target, ticks, SERMO_REPORT_MAX_TICKS, &step);
     for (int32_t i = 0; i < n; i++) {
         pos[i] = (ticks[i] - vmin) / (vmax - vmin);
@@ -271,4 +262,77 @@ void sermo_report_draw_colourbar(cairo_t *cr, const sermo_report_rect *area, dou
     double w = sermo_report_draw_ticks(cr, area, SERMO_REPORT_SIDE_RIGHT, pos, labels, n);
     if (title && title[0])
         sermo_report_draw_axis_title(cr, area, SERMO_REPORT_SIDE_RIGHT, SERMO_REPORT_TICK_LEN + 3 + w + 6, title);
+}
+
+double sermo_report_draw_categories(cairo_t *cr, const sermo_report_rect *area, sermo_report_side side,
+                                    const char *const *labels, int32_t n, double angle) {
+    if (n <= 0) return 0;
+    if (side == SERMO_REPORT_SIDE_LEFT || side == SERMO_REPORT_SIDE_RIGHT || angle == 0) {
+        double pos[SERMO_REPORT_MAX_TICKS];
+        int32_t done = 0;
+        double extent = 0;
+        /* draw_ticks takes fractions from the bottom/left; slot 0 is the top
+         * (or left) one. Chunks of MAX_TICKS keep its arrays bounded. */
+        while (done < n) {
+            int32_t k = n - done < SERMO_REPORT_MAX_TICKS ? n - done : SERMO_REPORT_MAX_TICKS;
+            for (int32_t i = 0; i < k; i++) {
+                double u = (done + i + 0.5) / n;
+                pos[i] = side == SERMO_REPORT_SIDE_LEFT || side == SERMO_REPORT_SIDE_RIGHT ? 1 - u : u;
+            }
+            double e = sermo_report_draw_ticks(cr, area, side, pos, labels + done, k);
+            if (e > extent) extent = e;
+            done += k;
+        }
+        return extent;
+    }
+    /* Rotated labels below (or above) the area, anchored at their right end
+     * just past the tick, as matplotlib's rotation=45, ha="right". */
+    const double gap = SERMO_REPORT_TICK_LEN + 3, size = SERMO_REPORT_FONT_TICK;
+    int32_t bottom = side == SERMO_REPORT_SIDE_BOTTOM;
+    double extent = 0;
+    cairo_save(cr);
+    cairo_set_font_size(cr, size);
+    cairo_font_extents_t fe;
+    cairo_font_extents(cr, &fe);
+    cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
+    cairo_set_line_width(cr, 1);
+    for (int32_t i = 0; i < n; i++) {
+        double x = floor(area->x + area->w * (i + 0.5) / n) + 0.5;
+        double y = bottom ? area->y + area->h : area->y, dy = bottom ? 1 : -1;
+        cairo_move_to(cr, x, y);
+        cairo_line_to(cr, x, y + dy * SERMO_REPORT_TICK_LEN);
+        cairo_stroke(cr);
+        double w = sermo_report_text_width(cr, labels[i], size);
+        double e = w * sin(angle) + (fe.ascent + fe.descent) * cos(angle);
+        if (e > extent) extent = e;
+        /* The anchor is the middle of the text's right end; its top corner
+         * sits a little to the right of the tick, so shift left by half the
+         * box's height projected on x. */
+        double hx = (fe.ascent + fe.descent) / 2 * sin(angle);
+        sermo_report_draw_text(cr, labels[i], x + hx * 0.5, y + dy * (gap - 2 + hx * 0.5), size, 1, 0.5,
+                               bottom ? angle : -angle);
+    }
+    cairo_restore(cr);
+    return extent; /* from the label anchors, about one tick gap out */
+}
+
+void sermo_report_draw_hgrid(cairo_t *cr, const sermo_report_rect *area, const double *pos, int32_t n) {
+    cairo_save(cr);
+    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+    cairo_set_line_width(cr, 1);
+    for (int32_t i = 0; i < n; i++) {
+        double y = floor(area->y + area->h * (1 - pos[i])) + 0.5;
+        cairo_move_to(cr, area->x, y);
+        cairo_line_to(cr, area->x + area->w, y);
+    }
+    cairo_stroke(cr);
+    cairo_restore(cr);
+}
+
+void sermo_report_draw_title(cairo_t *cr, const char *text, double x, double y, double size) {
+    cairo_save(cr);
+    cairo_select_font_face(cr, SERMO_REPORT_FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    sermo_report_draw_text(cr, text, x, y, size, 0.5, 0.5, 0);
+    cairo_restore(cr);
 }

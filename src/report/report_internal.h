@@ -79,10 +79,126 @@ sermo_status sermo_report_draw_heatmap(cairo_t *cr, const sermo_report_rect *are
 /* Vertical colour bar for [vmin, vmax] with ticks on its right and a title. */
 void sermo_report_draw_colourbar(cairo_t *cr, const sermo_report_rect *area, double vmin, double vmax,
                                  const char *title);
+/* The same with whole-number ticks only when integer (counts). */
+void sermo_report_draw_colourbar_ticks(cairo_t *cr, const sermo_report_rect *area, double vmin, double vmax,
+                                       const char *title, int32_t integer);
 
 /* Where sermo_report_spectrogram_png puts things, so tests can find the
  * plot area in the written image. */
 void sermo_report_spectrogram_layout(int32_t n_bins, int64_t n_frames, int32_t *width, int32_t *height,
                                      sermo_report_rect *plot, sermo_report_rect *colourbar);
+
+/* ------------------------------------------------- proposed public API
+ * Evaluation metrics and report files. These belong in sermo.h's report
+ * section (with SERMO_API); they live here until the lead moves them. */
+
+#define SERMO_METRICS_MAX_CLASSES 64
+
+/* Classification metrics with sklearn.metrics semantics (labels =
+ * 0..n_classes-1, zero_division = 0): a class never predicted has precision
+ * 0, a class absent from y_true has recall 0, and both still count in the
+ * macro averages, as precision_recall_fscore_support(labels=range(k)). */
+typedef struct sermo_metrics {
+    int32_t n_classes;
+    int64_t n;                                      /* samples */
+    int64_t confusion[SERMO_METRICS_MAX_CLASSES * SERMO_METRICS_MAX_CLASSES]; /* (n_classes, n_classes)
+                                                       row-major, rows = true, columns = predicted */
+    double precision[SERMO_METRICS_MAX_CLASSES];    /* tp / (tp + fp); 0 when never predicted */
+    double recall[SERMO_METRICS_MAX_CLASSES];       /* tp / (tp + fn); 0 when absent from y_true */
+    double f1[SERMO_METRICS_MAX_CLASSES];           /* 2 p r / (p + r); 0 when p + r = 0 */
+    int64_t support[SERMO_METRICS_MAX_CLASSES];     /* samples of each true class */
+    double accuracy;                                /* trace / n */
+    double macro_precision, macro_recall, macro_f1; /* unweighted means over all n_classes */
+    double weighted_precision, weighted_recall, weighted_f1; /* means weighted by support */
+    double uar;                  /* unweighted average recall = macro_recall */
+    double balanced_accuracy;    /* sklearn balanced_accuracy_score: mean recall over the
+                                    classes present in y_true (differs from uar only when
+                                    a class is absent) */
+    double log_loss;             /* mean -log p(true class) (sklearn log_loss); NaN from labels */
+} sermo_metrics;
+
+/* y_true, y_pred: (n) labels in [0, n_classes). */
+sermo_status sermo_metrics_compute(const int32_t *y_true, const int32_t *y_pred, int64_t n, int32_t n_classes,
+                                   sermo_metrics *out, sermo_error *err);
+/* probs: (n, n_classes) row-major class probabilities (rows are renormalised
+ * to sum to 1); the prediction is the first most probable class (argmax). */
+sermo_status sermo_metrics_compute_probs(const int32_t *y_true, const float *probs, int64_t n, int32_t n_classes,
+                                         sermo_metrics *out, sermo_error *err);
+
+/* sklearn's classification_report text (digits decimals, 4 in the file)
+ * into buf, snprintf-style: returns the length it needs, excluding the NUL.
+ * class_names: n_classes strings, or NULL for "0", "1", ... */
+size_t sermo_metrics_format_report(const sermo_metrics *m, const char *const *class_names, int32_t digits,
+                                   char *buf, size_t size);
+
+/* An extra top-level entry of metrics.json: a string when text is not NULL,
+ * else a number (NaN and infinities are written as null). */
+typedef struct sermo_report_field {
+    const char *key;
+    const char *text;
+    double number;
+} sermo_report_field;
+
+/* Each writer writes a temporary file beside path and renames it over path. */
+sermo_status sermo_report_classification_txt(const char *path, const sermo_metrics *m,
+                                             const char *const *class_names, sermo_error *err);
+sermo_status sermo_report_metrics_json(const char *path, const sermo_metrics *m, const char *const *class_names,
+                                       const sermo_report_field *extra, int32_t n_extra, sermo_error *err);
+/* Counts and row-normalised fractions side by side. title may be NULL. */
+sermo_status sermo_report_confusion_png(const char *path, const sermo_metrics *m, const char *const *class_names,
+                                        const char *title, sermo_error *err);
+
+/* Per-epoch history for sermo_report_curves_png. Any array may be NULL
+ * (its line is left out); NaN entries leave gaps. Epoch i is drawn at i + 1. */
+typedef struct sermo_curves {
+    int32_t n_epochs;
+    const float *train_loss, *val_loss; /* (n_epochs) */
+    const float *train_acc, *val_acc;   /* (n_epochs) fractions in [0, 1] */
+    const float *lr;                    /* (n_epochs) or NULL: no learning-rate panel */
+    int32_t best_epoch;                 /* 0-based epoch to mark; -1: lowest val loss, else highest
+                                           val accuracy; no marker when neither is given */
+    const char *title;                  /* NULL: "Training curves" */
+} sermo_curves;
+
+/* Loss and accuracy panels (and learning rate when given) side by side. */
+sermo_status sermo_report_curves_png(const char *path, const sermo_curves *curves, sermo_error *err);
+
+/* ------------------------------------------------------------- internal */
+
+/* A growable byte buffer for text files; on allocation failure it keeps
+ * what it had and sets failed, checked once at the end. */
+typedef struct sermo_report_buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} sermo_report_buf;
+
+void sermo_report_buf_append(sermo_report_buf *b, const void *data, size_t n);
+void sermo_report_buf_printf(sermo_report_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sermo_report_buf_free(sermo_report_buf *b);
+/* The bytes into a temporary file beside path, then renamed over it; errors
+ * name path. */
+sermo_status sermo_report_write_atomic(const char *path, const void *data, size_t size, sermo_error *err);
+
+/* Width in pixels of text at size in the canvas's font. */
+double sermo_report_text_width(cairo_t *cr, const char *text, double size);
+/* Category labels (class names) centred on n equal slots along one side:
+ * slot 0 is at the top (left side) or the left (bottom side). Bottom labels
+ * are rotated by angle (radians, counter-clockwise, anchored at their right
+ * end) when angle != 0. Returns the extent out from the area like
+ * sermo_report_draw_ticks. */
+double sermo_report_draw_categories(cairo_t *cr, const sermo_report_rect *area, sermo_report_side side,
+                                    const char *const *labels, int32_t n, double angle);
+/* Light horizontal grid lines at fractions pos (0 = bottom). */
+void sermo_report_draw_hgrid(cairo_t *cr, const sermo_report_rect *area, const double *pos, int32_t n);
+/* Title text in bold, centred at (x, y). */
+void sermo_report_draw_title(cairo_t *cr, const char *text, double x, double y, double size);
+
+/* Where sermo_report_confusion_png puts its two panels, for tests. */
+sermo_status sermo_report_confusion_layout(const sermo_metrics *m, const char *const *class_names, int32_t *width,
+                                           int32_t *height, sermo_report_rect *counts, sermo_report_rect *fractions,
+                                           sermo_error *err);
+/* Line colours of the training curves (rgb 0..1), for tests. */
+extern const double sermo_report_colour_train[3], sermo_report_colour_val[3], sermo_report_colour_lr[3];
 
 #endif
