@@ -108,6 +108,12 @@ SERMO_API sermo_status sermo_audio_probe_file(const char *path, sermo_audio_info
                                               sermo_error *err);
 SERMO_API void sermo_audio_free(sermo_audio *audio);
 
+/* The steps after decoding (resample, trim, crop/pad) on mono PCM that the
+ * caller put in audio (samples from malloc, owned by audio afterwards);
+ * `name` labels errors. */
+SERMO_API sermo_status sermo_audio_process(sermo_audio *audio, const sermo_audio_params *params,
+                                           const char *name, sermo_error *err);
+
 /* Steps of the pipeline, usable alone. Each replaces audio->samples. */
 SERMO_API sermo_status sermo_audio_resample(sermo_audio *audio, int32_t rate, sermo_error *err);
 SERMO_API void sermo_audio_trim(sermo_audio *audio, float trim_db, float frame_ms, float margin_ms);
@@ -275,7 +281,105 @@ SERMO_API int32_t sermo_cache_n_bins(const sermo_cache *cache);
 SERMO_API const float *sermo_cache_item(const sermo_cache *cache, int64_t i, int64_t *n_frames);
 SERMO_API int32_t sermo_cache_label(const sermo_cache *cache, int64_t i);
 
+/* ------------------------------------------------------------------ model */
+
+/* A trained model file (model.safetensors written by `sermo train`): weights,
+ * label names, audio and feature settings, input normalisation and the
+ * training config, so it classifies audio on its own. Loading checks every
+ * tensor's name, shape and dtype. */
+typedef struct sermo_model sermo_model;
+
+SERMO_API sermo_model *sermo_model_load(const char *path, int32_t threads, sermo_error *err);
+SERMO_API void sermo_model_free(sermo_model *model);
+SERMO_API int32_t sermo_model_n_classes(const sermo_model *model);
+SERMO_API const char *sermo_model_class_name(const sermo_model *model, int32_t label);
+/* A metadata value ("model", "frames", "audio.sample_rate", ...) or NULL. */
+SERMO_API const char *sermo_model_meta(const sermo_model *model, const char *key);
+SERMO_API const sermo_audio_params *sermo_model_audio_params(const sermo_model *model);
+SERMO_API const sermo_feature_params *sermo_model_feature_params(const sermo_model *model);
+/* Class probabilities (n_classes) for features (n_bins, n_frames) computed
+ * with the model's settings: normalised, centre-cropped or padded to the
+ * training length, softmax of the logits. */
+SERMO_API sermo_status sermo_model_predict_features(sermo_model *model, const float *features, int64_t n_frames,
+                                                    float *probs, sermo_error *err);
+/* The same from mono PCM at any rate (resampled, trimmed as in training). */
+SERMO_API sermo_status sermo_model_predict_pcm(sermo_model *model, const float *pcm, int64_t n,
+                                               int32_t sample_rate, float *probs, sermo_error *err);
+SERMO_API sermo_status sermo_model_predict_file(sermo_model *model, const char *path, float *probs,
+                                                sermo_error *err);
+
 /* ----------------------------------------------------------------- reports */
+#define SERMO_METRICS_MAX_CLASSES 64
+
+/* Classification metrics with sklearn.metrics semantics (labels =
+ * 0..n_classes-1, zero_division = 0): a class never predicted has precision
+ * 0, a class absent from y_true has recall 0, and both still count in the
+ * macro averages, as precision_recall_fscore_support(labels=range(k)). */
+typedef struct sermo_metrics {
+    int32_t n_classes;
+    int64_t n;                                      /* samples */
+    int64_t confusion[SERMO_METRICS_MAX_CLASSES * SERMO_METRICS_MAX_CLASSES]; /* (n_classes, n_classes)
+                                                       row-major, rows = true, columns = predicted */
+    double precision[SERMO_METRICS_MAX_CLASSES];    /* tp / (tp + fp); 0 when never predicted */
+    double recall[SERMO_METRICS_MAX_CLASSES];       /* tp / (tp + fn); 0 when absent from y_true */
+    double f1[SERMO_METRICS_MAX_CLASSES];           /* 2 p r / (p + r); 0 when p + r = 0 */
+    int64_t support[SERMO_METRICS_MAX_CLASSES];     /* samples of each true class */
+    double accuracy;                                /* trace / n */
+    double macro_precision, macro_recall, macro_f1; /* unweighted means over all n_classes */
+    double weighted_precision, weighted_recall, weighted_f1; /* means weighted by support */
+    double uar;                  /* unweighted average recall = macro_recall */
+    double balanced_accuracy;    /* sklearn balanced_accuracy_score: mean recall over the
+                                    classes present in y_true (differs from uar only when
+                                    a class is absent) */
+    double log_loss;             /* mean -log p(true class) (sklearn log_loss); NaN from labels */
+} sermo_metrics;
+
+/* y_true, y_pred: (n) labels in [0, n_classes). */
+SERMO_API sermo_status sermo_metrics_compute(const int32_t *y_true, const int32_t *y_pred, int64_t n, int32_t n_classes,
+                                   sermo_metrics *out, sermo_error *err);
+/* probs: (n, n_classes) row-major class probabilities (rows are renormalised
+ * to sum to 1); the prediction is the first most probable class (argmax). */
+SERMO_API sermo_status sermo_metrics_compute_probs(const int32_t *y_true, const float *probs, int64_t n, int32_t n_classes,
+                                         sermo_metrics *out, sermo_error *err);
+
+/* sklearn's classification_report text (digits decimals, 4 in the file)
+ * into buf, snprintf-style: returns the length it needs, excluding the NUL.
+ * class_names: n_classes strings, or NULL for "0", "1", ... */
+SERMO_API size_t sermo_metrics_format_report(const sermo_metrics *m, const char *const *class_names, int32_t digits,
+                                   char *buf, size_t size);
+
+/* An extra top-level entry of metrics.json: a string when text is not NULL,
+ * else a number (NaN and infinities are written as null). */
+typedef struct sermo_report_field {
+    const char *key;
+    const char *text;
+    double number;
+} sermo_report_field;
+
+/* Each writer writes a temporary file beside path and renames it over path. */
+SERMO_API sermo_status sermo_report_classification_txt(const char *path, const sermo_metrics *m,
+                                             const char *const *class_names, sermo_error *err);
+SERMO_API sermo_status sermo_report_metrics_json(const char *path, const sermo_metrics *m, const char *const *class_names,
+                                       const sermo_report_field *extra, int32_t n_extra, sermo_error *err);
+/* Counts and row-normalised fractions side by side. title may be NULL. */
+SERMO_API sermo_status sermo_report_confusion_png(const char *path, const sermo_metrics *m, const char *const *class_names,
+                                        const char *title, sermo_error *err);
+
+/* Per-epoch history for sermo_report_curves_png. Any array may be NULL
+ * (its line is left out); NaN entries leave gaps. Epoch i is drawn at i + 1. */
+typedef struct sermo_curves {
+    int32_t n_epochs;
+    const float *train_loss, *val_loss; /* (n_epochs) */
+    const float *train_acc, *val_acc;   /* (n_epochs) fractions in [0, 1] */
+    const float *lr;                    /* (n_epochs) or NULL: no learning-rate panel */
+    int32_t best_epoch;                 /* 0-based epoch to mark; -1: lowest val loss, else highest
+                                           val accuracy; no marker when neither is given */
+    const char *title;                  /* NULL: "Training curves" */
+} sermo_curves;
+
+/* Loss and accuracy panels (and learning rate when given) side by side. */
+SERMO_API sermo_status sermo_report_curves_png(const char *path, const sermo_curves *curves, sermo_error *err);
+
 
 /* A log-mel (n_bins, n_frames) as a PNG with time (s) and frequency (Hz) axes. */
 SERMO_API sermo_status sermo_report_spectrogram_png(const char *path, const float *data, int32_t n_bins,

@@ -51,21 +51,27 @@ static sermo_status check_params(const sermo_audio_params *p, const char *name, 
     return SERMO_OK;
 }
 
-static sermo_status run_pipeline(sermo_audio_source *src, const sermo_audio_params *p, sermo_audio *out,
+sermo_status sermo_audio_process(sermo_audio *audio, const sermo_audio_params *p, const char *name,
                                  sermo_error *err) {
-    const char *name = src->name;
-    sermo_status st = sermo_audio_decode_mono(src, out, NULL, err);
-    if (st != SERMO_OK) return st;
-    if (p->sample_rate != 0) st = sermo_audio_resample_named(out, p->sample_rate, name, err);
-    if (st == SERMO_OK && p->trim) sermo_audio_trim(out, p->trim_db, p->trim_frame_ms, p->trim_margin_ms);
+    if (!name) name = "<pcm>";
+    sermo_status st = check_params(p, name, err);
+    if (st == SERMO_OK && p->sample_rate != 0) st = sermo_audio_resample_named(audio, p->sample_rate, name, err);
+    if (st == SERMO_OK && p->trim) sermo_audio_trim(audio, p->trim_db, p->trim_frame_ms, p->trim_margin_ms);
     if (st == SERMO_OK && p->duration_ms > 0) {
-        int64_t n = sermo_audio_duration_samples(p->duration_ms, out->sample_rate);
+        int64_t n = sermo_audio_duration_samples(p->duration_ms, audio->sample_rate);
         if (n < 1)
             st = sermo_fail(err, SERMO_ERR_INVALID, "%s: duration_ms %g is less than one sample at %d Hz", name,
-                            (double)p->duration_ms, out->sample_rate);
+                            (double)p->duration_ms, audio->sample_rate);
         else
-            st = sermo_audio_fix_length_named(out, n, p->crop_center, name, err);
+            st = sermo_audio_fix_length_named(audio, n, p->crop_center, name, err);
     }
+    return st;
+}
+
+static sermo_status run_pipeline(sermo_audio_source *src, const sermo_audio_params *p, sermo_audio *out,
+                                 sermo_error *err) {
+    sermo_status st = sermo_audio_decode_mono(src, out, NULL, err);
+    if (st == SERMO_OK) st = sermo_audio_process(out, p, src->name, err);
     if (st != SERMO_OK) sermo_audio_free(out);
     return st;
 }

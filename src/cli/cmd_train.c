@@ -175,12 +175,13 @@ int cli_train(int argc, char **argv) {
         goto done;
     }
     for (int32_t c = 0; c < n_classes; c++) names[c] = sermo_corpus_class_name(corpus, c);
-    for (int32_t i = 0; i < n_keys && n_meta < 64; i++) {
+    /* Every resolved setting, as "config.<key>", so the file describes its run. */
+    for (int32_t i = 0; i < n_keys && n_meta < TRAIN_META_MAX; i++) {
         const char *k = sermo_config_key(args.config, i);
-        if (!strncmp(k, "audio.", 6) || !strncmp(k, "features.", 9)) {
-            keys[n_meta] = k;
-            values[n_meta++] = sermo_config_get(args.config, k);
-        }
+        size_t len = strlen(k) + sizeof "config.";
+        if (!(keys[n_meta] = malloc(len))) break;
+        snprintf((char *)keys[n_meta], len, "config.%s", k);
+        values[n_meta++] = sermo_config_get(args.config, k);
     }
     train_data data = {.cache = cache, .part = part, .n_classes = n_classes, .class_names = names,
                        .meta_keys = keys, .meta_values = values, .n_meta = n_meta};
@@ -204,6 +205,7 @@ int cli_train(int argc, char **argv) {
     rc = 0;
 done:
     free(names);
+    for (int32_t i = 0; keys && keys[i]; i++) free((char *)keys[i]);
     free(keys);
     free(values);
     free(part);

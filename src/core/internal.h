@@ -28,6 +28,10 @@ void sermo_rng_shuffle(sermo_rng *rng, int64_t *v, int64_t n);
 uint64_t sermo_hash64(uint64_t h, const void *data, size_t n);
 #define SERMO_HASH64_INIT 0xcbf29ce484222325ull
 
+/* Prefix the message already in err with "<what>: " (when err is not NULL)
+ * and return status; for errors passed up through a layer that knows the file. */
+sermo_status sermo_fail_prefix(sermo_error *err, sermo_status status, const char *what);
+
 /* malloc that never returns NULL silently: NULL plus an error message. */
 void *sermo_alloc(size_t size, sermo_error *err, const char *what);
 

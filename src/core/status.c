@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *sermo_status_str(sermo_status status) {
     switch (status) {
@@ -28,6 +29,14 @@ sermo_status sermo_fail(sermo_error *err, sermo_status status, const char *fmt, 
         err->status = status;
     }
     return status;
+}
+
+sermo_status sermo_fail_prefix(sermo_error *err, sermo_status status, const char *what) {
+    if (!err) return status;
+    char reason[SERMO_ERROR_MAX];
+    memcpy(reason, err->msg, sizeof reason);
+    reason[sizeof reason - 1] = 0;
+    return sermo_fail(err, status, "%s: %s", what, reason);
 }
 
 void *sermo_alloc(size_t size, sermo_error *err, const char *what) {

@@ -143,11 +143,7 @@ static void compute_block(const sermo_item *it, const sermo_audio_params *ap, se
     b->data = sermo_alloc(count * sizeof(float), &b->err, it->path);
     if (!b->data) b->status = SERMO_ERR_NOMEM;
     else b->status = sermo_features_compute(feat, audio.samples, audio.n, b->data, &b->err);
-    if (b->status != SERMO_OK && b->err.msg[0] && !strstr(b->err.msg, it->path)) {
-        char reason[SERMO_ERROR_MAX];
-        memcpy(reason, b->err.msg, sizeof reason);
-        sermo_fail(&b->err, b->status, "%s: %s", it->path, reason);
-    }
+    if (b->status != SERMO_OK && !strstr(b->err.msg, it->path)) sermo_fail_prefix(&b->err, b->status, it->path);
     sermo_audio_free(&audio);
 }
 

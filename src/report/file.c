@@ -56,34 +56,10 @@ void sermo_report_buf_free(sermo_report_buf *b) {
 
 sermo_status sermo_report_write_atomic(const char *path, const void *data, size_t size, sermo_error *err) {
     if (!path || !path[0]) return sermo_fail(err, SERMO_ERR_INVALID, "report: no output path");
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (!tmp) return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 8, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return sermo_fail(err, SERMO_ERR_IO, "%s: cannot create: %s", path, strerror(e));
-    }
-    fchmod(fd, 0644); /* mkstemp makes 0600; a report is not a secret */
-    sermo_status st = SERMO_OK;
-    const char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            st = sermo_fail(err, SERMO_ERR_IO, "%s: cannot write: %s", path, w < 0 ? strerror(errno) : "short write");
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (close(fd) != 0 && st == SERMO_OK) st = sermo_fail(err, SERMO_ERR_IO, "%s: %s", path, strerror(errno));
-    if (st == SERMO_OK && rename(tmp, path) != 0)
-        st = sermo_fail(err, SERMO_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st != SERMO_OK) unlink(tmp);
-    free(tmp);
-    return st;
+    sermo_atomic_file af;
+    sermo_status st = sermo_atomic_open(&af, path, err);
+    if (st != SERMO_OK) return st;
+    if (fwrite(data, 1, size, af.f) != size)
+        st = sermo_fail(err, SERMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return sermo_atomic_close(&af, st, err);
 }

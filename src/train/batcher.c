@@ -81,6 +81,18 @@ void train_batcher_epoch(train_batcher *b, sermo_rng *rng) {
     b->pos = 0;
 }
 
+void train_window(float *out, const float *v, int64_t n, int32_t F, int32_t T, int64_t start, const float *mean,
+                  const float *std) {
+    int64_t len = n - start < T ? n - start : T;
+    for (int32_t f = 0; f < F; f++) {
+        const float *row = v + (size_t)f * n + start;
+        float m = mean[f], s = std[f];
+        float *o = out + (size_t)f * T;
+        for (int64_t t = 0; t < len; t++) o[t] = (row[t] - m) / s;
+        for (int64_t t = len; t < T; t++) o[t] = 0.0f;
+    }
+}
+
 int64_t train_batcher_n_batches(const train_batcher *b, int B) { return (b->n + B - 1) / B; }
 
 int train_batcher_next(train_batcher *b, sermo_rng *rng, int B, float *x, int32_t *labels) {
@@ -89,16 +101,9 @@ int train_batcher_next(train_batcher *b, sermo_rng *rng, int B, float *x, int32_
     for (; k < B && b->pos < b->n; k++, b->pos++) {
         int64_t item = b->order[b->pos], n = 0;
         const float *v = sermo_cache_item(b->cache, item, &n); /* (F, n) */
-        int64_t start = 0, len = n < T ? n : T;
+        int64_t start = 0;
         if (n > T) start = b->train ? (int64_t)sermo_rng_below(rng, (uint64_t)(n - T + 1)) : (n - T) / 2;
-        float *out = x + (size_t)k * F * T; /* (1, F, T) */
-        for (int32_t f = 0; f < F; f++) {
-            const float *row = v + (size_t)f * n + start;
-            float m = b->mean[f], s = b->std[f];
-            float *o = out + (size_t)f * T;
-            for (int64_t t = 0; t < len; t++) o[t] = (row[t] - m) / s;
-            for (int64_t t = len; t < T; t++) o[t] = 0.0f;
-        }
+        train_window(x + (size_t)k * F * T, v, n, F, T, start, b->mean, b->std);
         labels[k] = sermo_cache_label(b->cache, item);
     }
     return k;

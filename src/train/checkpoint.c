@@ -5,12 +5,13 @@
 
 #include "io/safetensors.h"
 
+#include <cjson/cJSON.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define META_MAX 64
 
 /* A growing list of tensors whose names live in one pool. */
 typedef struct tensor_list {
@@ -78,17 +79,13 @@ sermo_status train_save_model(const char *path, const model *m, const train_opti
     list_add(&l, "", "norm.mean", SERMO_ST_F32, 1, &F, mean);
     list_add(&l, "", "norm.std", SERMO_ST_F32, 1, &F, std);
 
-    size_t labels_size = 1;
-    for (int32_t c = 0; c < data->n_classes; c++) labels_size += strlen(data->class_names[c]) + 1;
-    char *labels = sermo_alloc(labels_size, err, "model labels");
+    /* Labels as a JSON array: any name survives, and Python reads it with json.loads. */
+    cJSON *array = cJSON_CreateStringArray(data->class_names, data->n_classes);
+    char *labels = array ? cJSON_PrintUnformatted(array) : NULL;
+    cJSON_Delete(array);
     if (!labels) {
         list_free(&l);
-        return SERMO_ERR_NOMEM;
-    }
-    labels[0] = 0;
-    for (int32_t c = 0; c < data->n_classes; c++) {
-        if (c) strcat(labels, ",");
-        strcat(labels, data->class_names[c]);
+        return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
     }
     char n_bins[32], frames[32], ep[32], f1[32], dropout[32];
     snprintf(n_bins, sizeof n_bins, "%d", m->cfg.n_bins);
@@ -96,11 +93,11 @@ sermo_status train_save_model(const char *path, const model *m, const train_opti
     snprintf(ep, sizeof ep, "%d", epoch);
     snprintf(f1, sizeof f1, "%.6f", macro_f1);
     snprintf(dropout, sizeof dropout, "%g", opt->dropout);
-    const char *keys[META_MAX + 8] = {"format", "model", "labels", "n_bins", "frames", "dropout", "epoch",
+    const char *keys[TRAIN_META_MAX + 8] = {"format", "model", "labels", "n_bins", "frames", "dropout", "epoch",
                                       "val_macro_f1"};
-    const char *values[META_MAX + 8] = {"sermo-model-1", opt->model, labels, n_bins, frames, dropout, ep, f1};
+    const char *values[TRAIN_META_MAX + 8] = {"sermo-model-1", opt->model, labels, n_bins, frames, dropout, ep, f1};
     int n_meta = 8;
-    for (int i = 0; i < data->n_meta && i < META_MAX; i++, n_meta++) {
+    for (int i = 0; i < data->n_meta && i < TRAIN_META_MAX; i++, n_meta++) {
         keys[n_meta] = data->meta_keys[i];
         values[n_meta] = data->meta_values[i];
     }

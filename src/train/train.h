@@ -100,6 +100,10 @@ void train_batcher_epoch(train_batcher *b, sermo_rng *rng);
 /* Fills up to B items: x (B, 1, F, T), labels (B). Crops draw from rng.
  * Returns the batch size, 0 at the end of the epoch. */
 int train_batcher_next(train_batcher *b, sermo_rng *rng, int B, float *x, int32_t *labels);
+/* One normalised window: out (F, T) from v (F, n) starting at frame start;
+ * frames past the item's end are 0 (the mean after normalisation). */
+void train_window(float *out, const float *v, int64_t n, int32_t F, int32_t T, int64_t start, const float *mean,
+                  const float *std);
 /* Batches per epoch for batch size B. */
 int64_t train_batcher_n_batches(const train_batcher *b, int B);
 
@@ -160,13 +164,16 @@ typedef struct train_result {
     train_epoch_result last;
 } train_result;
 
+/* Caller metadata entries a model file carries at most. */
+#define TRAIN_META_MAX 256
+
 /* Data for one run: cache items with part[i] = SERMO_PART_TRAIN / _VAL. */
 typedef struct train_data {
     const sermo_cache *cache;
     const int8_t *part;
     int32_t n_classes;
     const char *const *class_names; /* (n_classes), stored in the model file */
-    /* Extra metadata for the model file (feature settings, config ...); at most 64. */
+    /* Extra metadata for the model file (feature settings, config ...); at most TRAIN_META_MAX. */
     const char *const *meta_keys, *const *meta_values;
     int n_meta;
 } train_data;
