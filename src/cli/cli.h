@@ -16,6 +16,8 @@ int cli_data(int argc, char **argv);
 int cli_spectrogram(int argc, char **argv);
 int cli_prepare(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_predict(int argc, char **argv);
 
 /* 1 when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
@@ -44,6 +46,16 @@ void cli_args_free(cli_args *args);
 int cli_audio_features(const sermo_config *config, sermo_audio_params *ap, sermo_feature_params *fp);
 /* The corpus at path (comma-separated for several) with data.* settings. */
 int cli_open_corpus(const sermo_config *config, const char *path, sermo_corpus **out);
+
+/* Predicts the clips of part `which` (all when < 0) from the cache, prints
+ * the report and writes classification_report.txt, metrics.json and
+ * confusion_matrix.png into dir. Corpus classes map to model labels by name. */
+int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part,
+                 int which, const char *dir, const char *split_name, sermo_metrics *out);
+/* dir/history.csv -> dir/training_curves.png */
+int cli_write_curves(const char *dir);
+/* Applies the key=value arguments of argv to config again (after a base was loaded). */
+int cli_apply_overrides(sermo_config *config, int argc, char **argv);
 
 /* A progress bar on a terminal, plain periodic lines otherwise (stderr). */
 typedef struct cli_progress {

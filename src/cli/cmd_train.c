@@ -87,6 +87,35 @@ static int split_params(const sermo_config *config, sermo_split_params *sp) {
     return 0;
 }
 
+/* After training: the best model on the test split (reports beside it), and
+ * the test metrics and split summary written into the model file. */
+static int finish_run(const char *out, const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part,
+                      const sermo_split_params *sp) {
+    int64_t counts[3] = {0, 0, 0};
+    for (int64_t i = 0; i < sermo_corpus_size(corpus); i++) counts[part[i]]++;
+    char path[1200], summary[256], metrics[512];
+    snprintf(summary, sizeof summary, "{\"kind\":\"%s\",\"train\":%lld,\"val\":%lld,\"test\":%lld}",
+             sp->kind == SERMO_SPLIT_SPEAKER ? "speaker" : sp->kind == SERMO_SPLIT_KFOLD ? "kfold" : "random",
+             (long long)counts[0], (long long)counts[1], (long long)counts[2]);
+    snprintf(metrics, sizeof metrics, "null");
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    sermo_error err;
+    if (counts[SERMO_PART_TEST] > 0) {
+        sermo_model *m = sermo_model_load(path, 0, &err);
+        if (!m) return cli_error("%s", err.msg);
+        sermo_metrics r;
+        int rc = cli_evaluate(m, corpus, cache, part, SERMO_PART_TEST, out, "test", &r);
+        sermo_model_free(m);
+        if (rc) return rc;
+        snprintf(metrics, sizeof metrics,
+                 "{\"n\":%lld,\"accuracy\":%.6f,\"uar\":%.6f,\"macro_f1\":%.6f,\"weighted_f1\":%.6f}",
+                 (long long)r.n, r.accuracy, r.uar, r.macro_f1, r.weighted_f1);
+    }
+    const char *keys[] = {"split", "test_metrics"}, *values[] = {summary, metrics};
+    if (train_model_set_meta(path, keys, values, 2, &err)) return cli_error("%s", err.msg);
+    return 0;
+}
+
 int cli_train(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         fputs(train_usage, stdout);
@@ -199,9 +228,11 @@ int cli_train(int argc, char **argv) {
     printf("%s: %d epochs%s; best validation macro-F1 %.4f at epoch %d\n", out, res.epochs_run,
            res.stopped_early ? " (early stop)" : res.interrupted ? " (interrupted; --resume continues)" : "",
            res.best_macro_f1, res.best_epoch + 1);
-    printf("  model:      %s/model.safetensors\n  history:    %s/history.csv\n"
-           "  checkpoint: %s/checkpoint.safetensors\n  split:      %s/split.csv\n",
-           out, out, out, out);
+    if (cli_write_curves(out) || finish_run(out, corpus, cache, part, &sp)) goto done;
+    printf("  model:      %s/model.safetensors\n  history:    %s/history.csv (training_curves.png)\n"
+           "  checkpoint: %s/checkpoint.safetensors\n  split:      %s/split.csv\n"
+           "  test:       %s/classification_report.txt, metrics.json, confusion_matrix.png\n",
+           out, out, out, out, out);
     rc = 0;
 done:
     free(names);

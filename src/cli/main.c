@@ -9,6 +9,8 @@ static const cli_command commands[] = {
     {"spectrogram", "draw a file's log-mel spectrogram as a PNG", cli_spectrogram},
     {"prepare", "build the feature cache for a corpus", cli_prepare},
     {"train", "train a classifier and write its run folder", cli_train},
+    {"eval", "evaluate a model file on a corpus: report, metrics, confusion matrix", cli_eval},
+    {"predict", "classify audio files with a model file", cli_predict},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

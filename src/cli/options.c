@@ -62,6 +62,18 @@ int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
     return rc;
 }
 
+int cli_apply_overrides(sermo_config *config, int argc, char **argv) {
+    sermo_error err;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            i += !strcmp(argv[i], "--config"); /* its value is a path, never an override */
+            continue;
+        }
+        if (is_override(argv[i]) && sermo_config_set_arg(config, argv[i], &err)) return cli_error("%s", err.msg);
+    }
+    return 0;
+}
+
 void cli_args_free(cli_args *args) {
     sermo_config_free(args->config);
     args->config = NULL;

@@ -214,3 +214,29 @@ done:
     sermo_st_close(f);
     return st;
 }
+
+sermo_status train_model_set_meta(const char *path, const char *const *keys, const char *const *values, int n,
+                                  sermo_error *err) {
+    sermo_st_file *f = sermo_st_open(path, err);
+    if (!f) return err ? err->status : SERMO_ERR_IO;
+    int32_t nt = sermo_st_n_tensors(f), nm = sermo_st_n_meta(f);
+    sermo_st_tensor *t = calloc((size_t)nt + 1, sizeof *t);
+    const char **k = calloc((size_t)(nm + n) + 1, sizeof *k), **v = calloc((size_t)(nm + n) + 1, sizeof *v);
+    sermo_status st = t && k && v ? SERMO_OK : sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+    int32_t m = 0;
+    for (int32_t i = 0; st == SERMO_OK && i < nt; i++) t[i] = *sermo_st_tensor_at(f, i);
+    for (int32_t i = 0; st == SERMO_OK && i < nm; i++) {
+        const char *value, *key = sermo_st_meta_at(f, i, &value);
+        int replaced = 0;
+        for (int j = 0; j < n; j++) replaced |= !strcmp(key, keys[j]);
+        if (!replaced) k[m] = key, v[m++] = value;
+    }
+    for (int j = 0; st == SERMO_OK && j < n; j++) k[m] = keys[j], v[m++] = values[j];
+    /* The mapping stays valid until close; the write goes to a new file. */
+    if (st == SERMO_OK) st = sermo_st_write(path, t, nt, k, v, m, err);
+    free(t);
+    free(k);
+    free(v);
+    sermo_st_close(f);
+    return st;
+}

@@ -201,6 +201,10 @@ typedef struct train_state {
 sermo_status train_save_model(const char *path, const model *m, const train_options *opt,
                               const train_data *data, const float *mean, const float *std, int32_t epoch,
                               float macro_f1, sermo_error *err);
+/* Adds (or replaces) metadata entries of a written model file, atomically;
+ * e.g. the test metrics once training has ended. */
+sermo_status train_model_set_meta(const char *path, const char *const *keys, const char *const *values, int n,
+                                  sermo_error *err);
 /* checkpoint.safetensors: the model's tensors, AdamW m and v ("adamw.m.<name>",
  * "adamw.v.<name>"), normalisation, "rng.train"/"rng.model" (U64 4), metadata
  * with the step, epoch and early-stopping state (floats as C99 hex, exact). */

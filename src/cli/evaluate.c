@@ -1,0 +1,118 @@
+/* evaluate.c: what `sermo train` (on its test split) and `sermo eval` share:
+ * predict every chosen clip, then write classification_report.txt,
+ * metrics.json and confusion_matrix.png; and the training curves. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The model's label for each corpus class (matched by name), or -1. */
+static int32_t *map_classes(const sermo_model *m, const sermo_corpus *c) {
+    int32_t n = sermo_corpus_n_classes(c);
+    int32_t *map = malloc(sizeof *map * (size_t)(n ? n : 1));
+    for (int32_t k = 0; map && k < n; k++) {
+        map[k] = -1;
+        for (int32_t j = 0; j < sermo_model_n_classes(m); j++)
+            if (!strcmp(sermo_corpus_class_name(c, k), sermo_model_class_name(m, j))) map[k] = j;
+    }
+    return map;
+}
+
+int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part,
+                 int which, const char *dir, const char *split_name, sermo_metrics *out) {
+    int64_t n = sermo_cache_size(cache), used = 0, unknown = 0;
+    int32_t L = sermo_model_n_classes(m);
+    int32_t *map = map_classes(m, corpus), *truth = malloc(sizeof(int32_t) * (size_t)n);
+    float *probs = malloc(sizeof(float) * (size_t)n * (size_t)L);
+    const char **names = malloc(sizeof *names * (size_t)L);
+    int rc = 1;
+    sermo_error err;
+    if (!map || !truth || !probs || !names) {
+        cli_error("out of memory");
+        goto done;
+    }
+    for (int32_t k = 0; k < L; k++) names[k] = sermo_model_class_name(m, k);
+    cli_progress bar;
+    cli_progress_init(&bar, "evaluating");
+    for (int64_t i = 0; i < n; i++) {
+        if (which >= 0 && part[i] != which) continue;
+        int32_t y = map[sermo_cache_label(cache, i)];
+        if (y < 0) {
+            unknown++;
+            continue;
+        }
+        int64_t frames;
+        const float *x = sermo_cache_item(cache, i, &frames);
+        if (sermo_model_predict_features(m, x, frames, probs + (size_t)used * L, &err)) {
+            cli_error("%s: %s", sermo_corpus_item(corpus, i)->path, err.msg);
+            goto done;
+        }
+        truth[used++] = y;
+        cli_progress_update(i + 1, n, NULL, &bar);
+    }
+    if (unknown) fprintf(stderr, "sermo: %lld clips skipped: their class is not one the model knows\n", (long long)unknown);
+    if (used == 0) {
+        cli_error("no clips to evaluate in the %s split", split_name);
+        goto done;
+    }
+    if (sermo_metrics_compute_probs(truth, probs, used, L, out, &err)) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    char path[4096], title[256];
+    snprintf(title, sizeof title, "%s split, %lld clips", split_name, (long long)used);
+    sermo_report_field extra[] = {{"split", split_name, 0}, {"skipped_unknown_class", NULL, (double)unknown}};
+    snprintf(path, sizeof path, "%s/classification_report.txt", dir);
+    if (sermo_report_classification_txt(path, out, names, &err)) goto fail;
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    if (sermo_report_metrics_json(path, out, names, extra, 2, &err)) goto fail;
+    snprintf(path, sizeof path, "%s/confusion_matrix.png", dir);
+    if (sermo_report_confusion_png(path, out, names, title, &err)) goto fail;
+    char report[16384];
+    sermo_metrics_format_report(out, names, 4, report, sizeof report);
+    printf("%s split (%lld clips):\n%s", split_name, (long long)used, report);
+    printf("UAR %.4f  macro-F1 %.4f  weighted-F1 %.4f\n", out->uar, out->macro_f1, out->weighted_f1);
+    rc = 0;
+    goto done;
+fail:
+    cli_error("%s", err.msg);
+done:
+    free(map);
+    free(truth);
+    free(probs);
+    free(names);
+    return rc;
+}
+
+int cli_write_curves(const char *dir) {
+    char path[4096], line[1024];
+    snprintf(path, sizeof path, "%s/history.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_error("%s: cannot read", path);
+    enum { MAX_EPOCHS = 10000 };
+    float *cols = malloc(sizeof(float) * 6 * MAX_EPOCHS);
+    int32_t n = 0;
+    if (!cols) {
+        fclose(f);
+        return cli_error("out of memory");
+    }
+    float *lr = cols, *tl = cols + MAX_EPOCHS, *ta = cols + 2 * MAX_EPOCHS, *vl = cols + 3 * MAX_EPOCHS,
+          *va = cols + 4 * MAX_EPOCHS, *f1 = cols + 5 * MAX_EPOCHS;
+    /* history.csv: epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,seconds */
+    while (fgets(line, sizeof line, f) && n < MAX_EPOCHS) {
+        int epoch;
+        if (sscanf(line, "%d,%f,%f,%f,%f,%f,%f", &epoch, &lr[n], &tl[n], &ta[n], &vl[n], &va[n], &f1[n]) == 7) n++;
+    }
+    int32_t best = 0; /* the epoch whose model was kept: highest val macro-F1, first on ties */
+    for (int32_t i = 1; i < n; i++)
+        if (f1[i] > f1[best]) best = i;
+    fclose(f);
+    sermo_curves c = {.n_epochs = n, .train_loss = tl, .val_loss = vl, .train_acc = ta, .val_acc = va, .lr = lr,
+                      .best_epoch = best, .title = "Training curves"};
+    snprintf(path, sizeof path, "%s/training_curves.png", dir);
+    sermo_error err;
+    int rc = n > 0 && sermo_report_curves_png(path, &c, &err) ? cli_error("%s", err.msg) : 0;
+    free(cols);
+    return rc;
+}
