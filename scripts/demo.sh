@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: corpus statistics, a spectrogram and the feature cache for RAVDESS.
+# The demo: corpus statistics and a spectrogram of RAVDESS, then the default
+# recipe trained speaker-independently (configs/ravdess.yaml) and its test report.
 # RAVDESS is found at $SERMO_DATA, else ../shared/data/ravdess, else data/ravdess,
 # else downloaded into data/ravdess (needs network).
 set -euo pipefail
@@ -21,6 +22,8 @@ echo "== sermo data stats $data"
 clip=$(find "$data" -type f \( -name '*.wav' -o -name '*.flac' \) | sort | head -1)
 echo "== sermo spectrogram $clip"
 "$sermo" spectrogram "$clip" -o runs/demo/spectrogram.png
-echo "== sermo prepare $data"
-"$sermo" prepare "$data" --cache runs/demo/cache
-echo "demo done: see runs/demo/"
+echo "== sermo train $data --config configs/ravdess.yaml --out runs/demo"
+"$sermo" train "$data" --config configs/ravdess.yaml --out runs/demo
+echo "== sermo predict runs/demo/model.safetensors (two held-out test clips)"
+"$sermo" predict runs/demo/model.safetensors $(find "$data" -path '*Actor_24*' -type f | sort | sed -n '1p;30p')
+echo "demo done: runs/demo/ holds the model, report, confusion matrix and curves"

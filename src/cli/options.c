@@ -16,6 +16,21 @@ static int is_override(const char *arg) {
     return 1;
 }
 
+/* "model=cnn9" names the model: a key that is a section ("model.*" exists)
+ * sets that section's name. */
+static int set_override(sermo_config *config, const char *arg) {
+    sermo_error err;
+    const char *eq = strchr(arg, '=');
+    char section[128];
+    snprintf(section, sizeof section, "%.*s.name", (int)(eq - arg), arg);
+    if (eq - arg < 100 && sermo_config_get(config, section)) {
+        if (sermo_config_set(config, section, eq + 1)) return cli_error("%s: cannot set", section);
+        return 0;
+    }
+    if (sermo_config_set_arg(config, arg, &err)) return cli_error("%s", err.msg);
+    return 0;
+}
+
 static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
     sermo_error err;
     out->config = sermo_config_init();
@@ -45,7 +60,7 @@ static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
                 *f->value = argv[++i];
             }
         } else if (is_override(a)) {
-            if (sermo_config_set_arg(out->config, a, &err)) return cli_error("%s", err.msg);
+            if (set_override(out->config, a)) return 1;
         } else {
             if (out->n_positional == CLI_MAX_POSITIONAL)
                 return cli_error("%s: too many arguments", argv[0]);
@@ -63,13 +78,12 @@ int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
 }
 
 int cli_apply_overrides(sermo_config *config, int argc, char **argv) {
-    sermo_error err;
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') {
             i += !strcmp(argv[i], "--config"); /* its value is a path, never an override */
             continue;
         }
-        if (is_override(argv[i]) && sermo_config_set_arg(config, argv[i], &err)) return cli_error("%s", err.msg);
+        if (is_override(argv[i]) && set_override(config, argv[i])) return 1;
     }
     return 0;
 }
