@@ -18,7 +18,7 @@ if [ -z "$data" ]; then
 fi
 mkdir -p runs/demo
 echo "== sermo data stats $data"
-"$sermo" data stats "$data" | head -40
+"$sermo" data stats "$data"
 clip=$(find "$data" -type f \( -name '*.wav' -o -name '*.flac' \) | sort | head -1)
 echo "== sermo spectrogram $clip"
 "$sermo" spectrogram "$clip" -o runs/demo/spectrogram.png

@@ -291,11 +291,11 @@ static int cnn_forward(model *m, const float *x, int B, int T, int train) {
         const nn_conv2d *c = &u->conv;
         int HW = c->OH * c->OW;
         nn_conv2d_forward_fast(u->conv_out, u->in, P + u->w, NULL, c, st->workspace, st->threads);
-        nn_batchnorm2d_forward(u->act, u->mean, u->rstd, R + u->rmean, R + u->rvar, u->conv_out,
-                               P + u->bn_w, P + u->bn_b, B, u->C_out, HW, NN_BN_EPS,
-                               NN_BN_MOMENTUM, train);
-        nn_relu_forward(u->act, u->act, conv_numel(c));
-        if (u->pool_after) nn_maxpool2d_forward(u->pooled, u->argmax, u->act, &u->pool);
+        nn_batchnorm2d_forward_fast(u->act, u->mean, u->rstd, R + u->rmean, R + u->rvar,
+                                    u->conv_out, P + u->bn_w, P + u->bn_b, B, u->C_out, HW,
+                                    NN_BN_EPS, NN_BN_MOMENTUM, train, 1, st->threads);
+        if (u->pool_after)
+            nn_maxpool2d_forward_fast(u->pooled, u->argmax, u->act, &u->pool, st->threads);
     }
     const cnn_unit *last = &st->units[st->n_units - 1]; /* a block's last unit pools */
     size_t nl = (size_t)B * st->C_last;
@@ -322,8 +322,10 @@ static void cnn_backward(model *m, const float *dlogits, int B, int T) {
                             P + st->fc_w, B, st->C_last, m->cfg.n_classes);
     zero(st->dgap, nl);
     nn_dropout_backward(st->dgap, st->ddrop, st->mask, nl);
-    /* g: the gradient flowing down; o: the other buffer, zeroed before each
-     * backward accumulates into it, then swapped in. */
+    /* g: the gradient flowing down; o: the other buffer, which each op below
+     * OVERWRITES (nn_grad_mode: it holds nothing of this step, so the fast
+     * kernels zero it plane by plane, cache-hot, instead of a full memset),
+     * then swapped in. The ReLU is fused into the BN ops; its mask is act > 0. */
     float *g = st->g[0], *o = st->g[1], *t;
 #define SWAP() (t = g, g = o, o = t)
     const cnn_unit *last = &st->units[st->n_units - 1];
@@ -332,26 +334,16 @@ static void cnn_backward(model *m, const float *dlogits, int B, int T) {
     for (int i = st->n_units - 1; i >= 0; i--) {
         const cnn_unit *u = &st->units[i];
         const nn_conv2d *c = &u->conv;
-        size_t n = conv_numel(c);
         if (u->pool_after) {
-            zero(o, n);
-            nn_maxpool2d_backward(o, g, u->argmax, &u->pool);
+            nn_maxpool2d_backward_fast(o, g, u->argmax, &u->pool, NN_GRAD_OVERWRITE, st->threads);
             SWAP();
         }
-        zero(o, n);
-        nn_relu_backward(o, g, u->act, n);
+        nn_batchnorm2d_backward_fast(o, G + u->bn_w, G + u->bn_b, g, u->mean, u->rstd,
+                                     u->conv_out, P + u->bn_w, u->act, B, u->C_out,
+                                     c->OH * c->OW, 1, NN_GRAD_OVERWRITE, st->threads);
         SWAP();
-        zero(o, n);
-        nn_batchnorm2d_backward(o, G + u->bn_w, G + u->bn_b, g, u->mean, u->rstd, u->conv_out,
-                                P + u->bn_w, B, u->C_out, c->OH * c->OW, 1);
-        SWAP();
-        float *din = NULL;
-        if (i > 0) {
-            din = o;
-            zero(din, (size_t)B * c->C_in * c->H * c->W);
-        }
-        nn_conv2d_backward_fast(din, G + u->w, NULL, g, u->in, P + u->w, c, st->workspace,
-                                st->threads);
+        nn_conv2d_backward_fast_mode(i > 0 ? o : NULL, G + u->w, NULL, g, u->in, P + u->w, c,
+                                     st->workspace, st->threads, NN_GRAD_OVERWRITE);
         SWAP();
     }
 #undef SWAP

@@ -223,6 +223,13 @@ void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, co
 void nn_conv2d_backward_fast(float *dinput, float *dweight, float *dbias, const float *dout,
                              const float *in, const float *weight, const nn_conv2d *c,
                              float *workspace, int nthreads) {
+    nn_conv2d_backward_fast_mode(dinput, dweight, dbias, dout, in, weight, c, workspace, nthreads,
+                                 NN_GRAD_ACCUMULATE);
+}
+
+void nn_conv2d_backward_fast_mode(float *dinput, float *dweight, float *dbias, const float *dout,
+                                  const float *in, const float *weight, const nn_conv2d *c,
+                                  float *workspace, int nthreads, nn_grad_mode dinput_mode) {
     // dinput (B, C_in, H, W), dweight (C_out, Ci, KH, KW), dbias (C_out), dout (B, C_out, OH, OW)
     int T = conv_threads(c, nthreads);
     int Ci = c->C_in / c->groups, Co = c->C_out / c->groups;
@@ -252,7 +259,10 @@ void nn_conv2d_backward_fast(float *dinput, float *dweight, float *dbias, const 
         float *dw = t == 0 ? dweight : col + col_size;  // (C_out, K)
         if (t > 0 && dweight) memset(dw, 0, sizeof(float) * w_size);
 #pragma omp for schedule(static)
-        for (int b = 0; b < c->B; b++)
+        for (int b = 0; b < c->B; b++) {
+            if (dinput && dinput_mode == NN_GRAD_OVERWRITE)
+                memset(dinput + (size_t)b * c->C_in * c->H * c->W, 0,
+                       sizeof(float) * (size_t)c->C_in * c->H * c->W);
             for (int g = 0; g < c->groups; g++) {
                 const float *x = in + ((size_t)b * c->C_in + (size_t)g * Ci) * c->H * c->W;
                 const float *dy = dout + ((size_t)b * c->C_out + (size_t)g * Co) * N; // (Co, N)
@@ -278,6 +288,7 @@ void nn_conv2d_backward_fast(float *dinput, float *dweight, float *dbias, const 
                     }
                 }
             }
+        }
     }
     blas_threads_leave(T, old);
     if (dweight)

@@ -24,6 +24,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How a *_fast backward treats its input-gradient buffer. The contract of
+ * every op is ACCUMULATE (+=). A caller that knows the buffer holds nothing
+ * yet (the model's activation-gradient ping-pong) may ask for OVERWRITE: the
+ * op then writes every element itself, cache-hot, and the caller skips a
+ * full-buffer memset. Parameter gradients always accumulate. */
+typedef enum nn_grad_mode { NN_GRAD_ACCUMULATE = 0, NN_GRAD_OVERWRITE } nn_grad_mode;
+
 /* ------------------------------------------------------------------ conv2d */
 
 /* torch.nn.Conv2d (https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html).
@@ -58,6 +65,11 @@ void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, co
 void nn_conv2d_backward_fast(float *dinput, float *dweight, float *dbias, const float *dout,
                              const float *in, const float *weight, const nn_conv2d *c,
                              float *workspace, int nthreads);
+/* As nn_conv2d_backward_fast; dinput_mode OVERWRITE zeroes each sample's
+ * dinput inside the parallel loop (cache-hot) before scattering into it. */
+void nn_conv2d_backward_fast_mode(float *dinput, float *dweight, float *dbias, const float *dout,
+                                  const float *in, const float *weight, const nn_conv2d *c,
+                                  float *workspace, int nthreads, nn_grad_mode dinput_mode);
 
 /* ------------------------------------------------------------------ linear */
 
@@ -88,6 +100,23 @@ void nn_batchnorm2d_forward(float *out, float *mean, float *rstd, float *running
 void nn_batchnorm2d_backward(float *dinput, float *dweight, float *dbias, const float *dout,
                              const float *mean, const float *rstd, const float *in,
                              const float *weight, int B, int C, int HW, int train);
+/* Fast path with the same contract (plus an optional fused ReLU), nthreads
+ * OpenMP threads over channels. Per (b, c) row the statistics are taken in
+ * float vector lanes (row mean, then the row's sum of squared deviations)
+ * and the rows are combined in double with Chan et al.'s pairwise formula,
+ * so the variance stays two-pass accurate.
+ * relu = 1: out = max(BN(in), 0) (torch's BatchNorm2d then ReLU).
+ * Backward: act is that forward's output when relu was fused (the gradient
+ * passes where act > 0, as nn_relu_backward), NULL otherwise; dinput_mode
+ * as nn_grad_mode. */
+void nn_batchnorm2d_forward_fast(float *out, float *mean, float *rstd, float *running_mean,
+                                 float *running_var, const float *in, const float *weight,
+                                 const float *bias, int B, int C, int HW, float eps,
+                                 float momentum, int train, int relu, int nthreads);
+void nn_batchnorm2d_backward_fast(float *dinput, float *dweight, float *dbias, const float *dout,
+                                  const float *mean, const float *rstd, const float *in,
+                                  const float *weight, const float *act, int B, int C, int HW,
+                                  int train, nn_grad_mode dinput_mode, int nthreads);
 
 /* ------------------------------------------------------------- activations */
 
@@ -130,6 +159,14 @@ sermo_status nn_pool2d_setup(nn_pool2d *p, sermo_error *err);
 void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn_pool2d *p);
 void nn_maxpool2d_backward(float *dinput, const float *dout, const int32_t *argmax,
                            const nn_pool2d *p);
+/* Same contract; a specialised branch-free path for the 2x2 stride-2
+ * unpadded pool (NaN still propagates and ties keep the first, exactly as the
+ * reference), the reference loop otherwise. nthreads OpenMP threads over
+ * planes; dinput_mode as nn_grad_mode (OVERWRITE zeroes each plane first). */
+void nn_maxpool2d_forward_fast(float *out, int32_t *argmax, const float *in, const nn_pool2d *p,
+                               int nthreads);
+void nn_maxpool2d_backward_fast(float *dinput, const float *dout, const int32_t *argmax,
+                                const nn_pool2d *p, nn_grad_mode dinput_mode, int nthreads);
 void nn_avgpool2d_forward(float *out, const float *in, const nn_pool2d *p);
 void nn_avgpool2d_backward(float *dinput, const float *dout, const nn_pool2d *p);
 

@@ -5,6 +5,7 @@
 #include "nn/nn.h"
 
 #include <math.h>
+#include <string.h>
 
 sermo_status nn_pool2d_setup(nn_pool2d *p, sermo_error *err) {
     if (p->B <= 0 || p->C <= 0 || p->H <= 0 || p->W <= 0 || p->KH <= 0 || p->KW <= 0 ||
@@ -67,6 +68,97 @@ void nn_maxpool2d_backward(float *dinput, const float *dout, const int32_t *argm
     for (size_t pl = 0; pl < planes; pl++) {
         float *dx = dinput + pl * p->H * p->W;
         for (size_t i = 0; i < n_out; i++) dx[argmax[pl * n_out + i]] += dout[pl * n_out + i];
+    }
+}
+
+/* 2x2 stride-2 unpadded max-pool, 8 outputs at a time: the two input rows
+ * are split into even and odd columns and the four candidates compared in
+ * the reference's row-major order with its rule (v > best || isnan(v)), as
+ * lane masks instead of branches. */
+/* The helpers are static and inlined, so the psabi note (a 32-byte vector
+ * passed without AVX) concerns no real ABI boundary. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float pool_v8f __attribute__((vector_size(32)));
+typedef int32_t pool_v8i __attribute__((vector_size(32)));
+
+static inline pool_v8f pool_load(const float *p) {
+    pool_v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void pool_take(pool_v8f *best, pool_v8i *at, pool_v8f v, pool_v8i idx) {
+    pool_v8i m = (v > *best) | (v != v);
+    *best = (pool_v8f)(((pool_v8i)v & m) | ((pool_v8i)*best & ~m));
+    *at = (idx & m) | (*at & ~m);
+}
+
+static void maxpool_2x2_plane(float *y, int32_t *am, const float *x, const nn_pool2d *p) {
+    const pool_v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1, lane2 = even;
+    int W = p->W;
+    for (int oy = 0; oy < p->OH; oy++) {
+        const float *r0 = x + (size_t)(2 * oy) * W, *r1 = r0 + W;
+        float *yo = y + (size_t)oy * p->OW;
+        int32_t *ao = am + (size_t)oy * p->OW;
+        int ox = 0;
+        for (; ox + 8 <= p->OW; ox += 8) {
+            pool_v8f a0 = pool_load(r0 + 2 * ox), a1 = pool_load(r0 + 2 * ox + 8);
+            pool_v8f b0 = pool_load(r1 + 2 * ox), b1 = pool_load(r1 + 2 * ox + 8);
+            pool_v8i base = 2 * oy * W + 2 * ox + lane2;
+            pool_v8f best = __builtin_shuffle(a0, a1, even);
+            pool_v8i at = base;
+            pool_take(&best, &at, __builtin_shuffle(a0, a1, odd), base + 1);
+            pool_take(&best, &at, __builtin_shuffle(b0, b1, even), base + W);
+            pool_take(&best, &at, __builtin_shuffle(b0, b1, odd), base + W + 1);
+            memcpy(yo + ox, &best, sizeof best);
+            memcpy(ao + ox, &at, sizeof at);
+        }
+        for (; ox < p->OW; ox++) {
+            const float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+            const int32_t idx[4] = {2 * oy * W + 2 * ox, 2 * oy * W + 2 * ox + 1,
+                                    (2 * oy + 1) * W + 2 * ox, (2 * oy + 1) * W + 2 * ox + 1};
+            float best = v[0];
+            int32_t at = idx[0];
+            for (int k = 1; k < 4; k++)
+                if (v[k] > best || isnan(v[k])) {
+                    best = v[k];
+                    at = idx[k];
+                }
+            yo[ox] = best;
+            ao[ox] = at;
+        }
+    }
+}
+
+void nn_maxpool2d_forward_fast(float *out, int32_t *argmax, const float *in, const nn_pool2d *p,
+                               int nthreads) {
+    // out, argmax (B, C, OH, OW), in (B, C, H, W)
+    if (p->KH != 2 || p->KW != 2 || p->stride_h != 2 || p->stride_w != 2 || p->pad_h ||
+        p->pad_w) {
+        nn_maxpool2d_forward(out, argmax, in, p);
+        return;
+    }
+    if (nthreads < 1) nthreads = 1;
+    size_t planes = (size_t)p->B * p->C, n_in = (size_t)p->H * p->W,
+           n_out = (size_t)p->OH * p->OW;
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (planes * n_in > 65536)
+    for (size_t pl = 0; pl < planes; pl++)
+        maxpool_2x2_plane(out + pl * n_out, argmax + pl * n_out, in + pl * n_in, p);
+}
+
+void nn_maxpool2d_backward_fast(float *dinput, const float *dout, const int32_t *argmax,
+                                const nn_pool2d *p, nn_grad_mode dinput_mode, int nthreads) {
+    // dinput (B, C, H, W), dout, argmax (B, C, OH, OW)
+    if (nthreads < 1) nthreads = 1;
+    size_t planes = (size_t)p->B * p->C, n_in = (size_t)p->H * p->W,
+           n_out = (size_t)p->OH * p->OW;
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (planes * n_in > 65536)
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *dx = dinput + pl * n_in;
+        const float *dy = dout + pl * n_out;
+        const int32_t *am = argmax + pl * n_out;
+        if (dinput_mode == NN_GRAD_OVERWRITE) memset(dx, 0, sizeof(float) * n_in);
+        for (size_t i = 0; i < n_out; i++) dx[am[i]] += dy[i];
     }
 }
 
