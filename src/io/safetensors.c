@@ -686,7 +686,7 @@ sermo_status sermo_st_write(const char *path, const sermo_st_tensor *tensors, in
         int ok = fwrite(len, 1, 8, af.f) == 8 && fwrite(b.p, 1, b.len, af.f) == b.len;
         for (int i = 0; i < n && ok; i++) {
             size_t bytes = sermo_st_nbytes(&tensors[i]);
-            ok = fwrite(tensors[i].data, 1, bytes, af.f) == bytes;
+            ok = bytes == 0 || fwrite(tensors[i].data, 1, bytes, af.f) == bytes; /* empty: data may be NULL */
         }
         if (!ok) st = sermo_fail(err, SERMO_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         st = sermo_atomic_close(&af, st, err);
