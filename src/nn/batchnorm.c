@@ -10,6 +10,26 @@
 #include <math.h>
 #include <string.h>
 
+/* Channel c's normalisation from its batch mean and sum of squared
+ * deviations m2 over M values (train), or from the running statistics
+ * (eval); train also moves the running statistics. */
+static void bn_channel_stats(int c, int train, double m, double m2, size_t M, float eps, float momentum,
+                             float *running_mean, float *running_var, float *mu, float *rs) {
+    if (!train) {
+        *mu = running_mean[c];
+        *rs = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
+        return;
+    }
+    double var = m2 / (double)M;
+    *mu = (float)m;
+    *rs = (float)(1.0 / sqrt(var + (double)eps));
+    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * *mu;
+    if (running_var) {
+        double unbiased = M > 1 ? m2 / (double)(M - 1) : var;
+        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
+    }
+}
+
 void nn_batchnorm2d_forward(float *out, float *mean, float *rstd, float *running_mean,
                             float *running_var, const float *in, const float *weight,
                             const float *bias, int B, int C, int HW, float eps, float momentum,
@@ -30,18 +50,9 @@ void nn_batchnorm2d_forward(float *out, float *mean, float *rstd, float *running
                 const float *x = in + ((size_t)b * C + c) * HW;
                 for (int i = 0; i < HW; i++) ss += (x[i] - m) * (x[i] - m);
             }
-            double var = ss / (double)M;
-            mu = (float)m;
-            rs = (float)(1.0 / sqrt(var + (double)eps));
-            if (running_mean)
-                running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mu;
-            if (running_var) {
-                double unbiased = M > 1 ? ss / (double)(M - 1) : var;
-                running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
-            }
+            bn_channel_stats(c, 1, m, ss, M, eps, momentum, running_mean, running_var, &mu, &rs);
         } else {
-            mu = running_mean[c];
-            rs = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
+            bn_channel_stats(c, 0, 0, 0, M, eps, momentum, running_mean, running_var, &mu, &rs);
         }
         if (mean) mean[c] = mu;
         if (rstd) rstd[c] = rs;
@@ -182,18 +193,9 @@ void nn_batchnorm2d_forward_fast(float *out, float *mean, float *rstd, float *ru
                 n = n1;
             }
             if (m2 < 0.0) m2 = 0.0;
-            double var = m2 / (double)M;
-            mu = (float)m;
-            rs = (float)(1.0 / sqrt(var + (double)eps));
-            if (running_mean)
-                running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mu;
-            if (running_var) {
-                double unbiased = M > 1 ? m2 / (double)(M - 1) : var;
-                running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
-            }
+            bn_channel_stats(c, 1, m, m2, M, eps, momentum, running_mean, running_var, &mu, &rs);
         } else {
-            mu = running_mean[c];
-            rs = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
+            bn_channel_stats(c, 0, 0, 0, M, eps, momentum, running_mean, running_var, &mu, &rs);
         }
         if (mean) mean[c] = mu;
         if (rstd) rstd[c] = rs;
