@@ -68,6 +68,19 @@ static int make_dirs(const char *path) {
     }
 }
 
+/* A numeric config value in [lo, hi], whole when lo and hi are; absent keeps *out. */
+static int config_number(const sermo_config *config, const char *key, double lo, double hi, double *out) {
+    const char *v = sermo_config_get(config, key);
+    if (!v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    int whole = lo == (double)(int64_t)lo && hi == (double)(int64_t)hi && hi > 1;
+    if (end == v || *end || !(x >= lo && x <= hi) || (whole && x != (double)(int64_t)x))
+        return cli_error("%s: '%s' is not a %s in [%g, %g]", key, v, whole ? "whole number" : "number", lo, hi);
+    *out = x;
+    return 0;
+}
+
 static int split_params(const sermo_config *config, sermo_split_params *sp) {
     sermo_split_default_params(sp);
     const char *v;
@@ -79,11 +92,18 @@ static int split_params(const sermo_config *config, sermo_split_params *sp) {
     }
     sp->val_speakers = sermo_config_get(config, "data.val_speakers");
     sp->test_speakers = sermo_config_get(config, "data.test_speakers");
-    if ((v = sermo_config_get(config, "data.seed"))) sp->seed = strtoull(v, NULL, 10);
-    if ((v = sermo_config_get(config, "data.val_fraction"))) sp->val_fraction = strtof(v, NULL);
-    if ((v = sermo_config_get(config, "data.test_fraction"))) sp->test_fraction = strtof(v, NULL);
-    if ((v = sermo_config_get(config, "data.folds"))) sp->folds = atoi(v);
-    if ((v = sermo_config_get(config, "data.fold"))) sp->fold = atoi(v);
+    double seed = (double)sp->seed, val = sp->val_fraction, test = sp->test_fraction, folds = sp->folds,
+           fold = sp->fold;
+    if (config_number(config, "data.seed", 0, 9007199254740992.0, &seed) ||
+        config_number(config, "data.val_fraction", 0, 1, &val) ||
+        config_number(config, "data.test_fraction", 0, 1, &test) ||
+        config_number(config, "data.folds", 2, 1000, &folds) || config_number(config, "data.fold", 0, 999, &fold))
+        return 1;
+    sp->seed = (uint64_t)seed;
+    sp->val_fraction = (float)val;
+    sp->test_fraction = (float)test;
+    sp->folds = (int32_t)folds;
+    sp->fold = (int32_t)fold;
     return 0;
 }
 

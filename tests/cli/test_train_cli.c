@@ -113,6 +113,14 @@ int main(void) {
              dir, dir, dir);
     CHECK(rc == 0 && strstr(out, "4 epochs"), "resume to 4 epochs: %s", out);
 
+    /* Bad settings are refused before any work, naming the key. */
+    rc = run("train %s/data.csv --out %s/run2 data.val_fraction=1.5", dir, dir);
+    CHECK(rc != 0 && strstr(out, "data.val_fraction"), "bad fraction: %s", out);
+    rc = run("train %s/data.csv --out %s/run2 model=nosuchmodel train.epochs=1", dir, dir);
+    CHECK(rc != 0 && strstr(out, "nosuchmodel"), "unknown model: %s", out);
+    rc = run("train %s/data.csv --out %s/run2 train.epochs=-3", dir, dir);
+    CHECK(rc != 0 && strstr(out, "train.epochs"), "bad epochs: %s", out);
+
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
