@@ -29,8 +29,8 @@ struct sermo_features {
     float *window;       /* (n_fft) window of win_length, zero-padded centred as torch.stft */
     int32_t win_lo;      /* window is zero outside [win_lo, win_hi) */
     int32_t win_hi;
-    float *frame;        /* (B, n_fft) fftwf_malloc'd FFT input; zero outside [win_lo, win_hi) */
-    fftwf_complex *spec; /* (B, F) fftwf_malloc'd FFT output */
+    float *frame;        /* (n_fft) fftwf_malloc'd FFT input; zero outside [win_lo, win_hi) */
+    fftwf_complex *spec; /* (F) fftwf_malloc'd FFT output of one frame */
     float *power;        /* (F, B) |X|^power, frame-minor so the mel sums vectorise over frames */
     fftwf_plan plan;     /* B real-to-complex transforms of n_fft in one execute */
 

