@@ -110,31 +110,35 @@ static void conv_valid_cols(const nn_conv2d *c, int kx, int *lo, int *hi) {
 }
 
 /* col (Ci*KH*KW, OH*OW) from one group of one sample, in (Ci, H, W). */
-static void im2col(float *col, const float *in, int Ci, const nn_conv2d *c) {
+/* Rows [r0, r1) of the im2col matrix, row r = (i, ky, kx) flattened. */
+static void im2col_rows(float *col, const float *in, const nn_conv2d *c, int r0, int r1) {
     size_t N = (size_t)c->OH * c->OW;
-    for (int i = 0; i < Ci; i++)
-        for (int ky = 0; ky < c->KH; ky++)
-            for (int kx = 0; kx < c->KW; kx++) {
-                float *row = col + (((size_t)i * c->KH + ky) * c->KW + kx) * N;
-                const float *plane = in + (size_t)i * c->H * c->W;
-                for (int y = 0; y < c->OH; y++) {
-                    float *r = row + (size_t)y * c->OW;
-                    int iy = y * c->stride_h - c->pad_h + ky * c->dil_h;
-                    if (iy < 0 || iy >= c->H) {
-                        memset(r, 0, sizeof(float) * c->OW);
-                        continue;
-                    }
-                    const float *src = plane + (size_t)iy * c->W;
-                    int off = kx * c->dil_w - c->pad_w, lo, hi;
-                    conv_valid_cols(c, kx, &lo, &hi);
-                    for (int x = 0; x < lo; x++) r[x] = 0.0f;
-                    if (c->stride_w == 1 && hi > lo)
-                        memcpy(r + lo, src + off + lo, sizeof(float) * (size_t)(hi - lo));
-                    else
-                        for (int x = lo; x < hi; x++) r[x] = src[off + x * c->stride_w];
-                    for (int x = hi; x < c->OW; x++) r[x] = 0.0f;
-                }
+    for (int r = r0; r < r1; r++) {
+        int i = r / (c->KH * c->KW), ky = r / c->KW % c->KH, kx = r % c->KW;
+        float *row = col + (size_t)r * N;
+        const float *plane = in + (size_t)i * c->H * c->W;
+        for (int y = 0; y < c->OH; y++) {
+            float *o = row + (size_t)y * c->OW;
+            int iy = y * c->stride_h - c->pad_h + ky * c->dil_h;
+            if (iy < 0 || iy >= c->H) {
+                memset(o, 0, sizeof(float) * c->OW);
+                continue;
             }
+            const float *src = plane + (size_t)iy * c->W;
+            int off = kx * c->dil_w - c->pad_w, lo, hi;
+            conv_valid_cols(c, kx, &lo, &hi);
+            for (int x = 0; x < lo; x++) o[x] = 0.0f;
+            if (c->stride_w == 1 && hi > lo)
+                memcpy(o + lo, src + off + lo, sizeof(float) * (size_t)(hi - lo));
+            else
+                for (int x = lo; x < hi; x++) o[x] = src[off + x * c->stride_w];
+            for (int x = hi; x < c->OW; x++) o[x] = 0.0f;
+        }
+    }
+}
+
+static void im2col(float *col, const float *in, int Ci, const nn_conv2d *c) {
+    im2col_rows(col, in, c, 0, Ci * c->KH * c->KW);
 }
 
 /* The adjoint of im2col: in (Ci, H, W) += scatter of col (Ci*KH*KW, OH*OW). */
@@ -187,9 +191,51 @@ static int conv_threads(const nn_conv2d *c, int nthreads) {
     return nthreads < c->B ? nthreads : c->B;
 }
 
+/* Fewer samples than threads (batch-1 inference): the threads share each
+ * sample instead, im2col split by rows and the GEMM by output columns, with
+ * OpenBLAS single-threaded. Letting OpenBLAS's own threads run beside idle
+ * OpenMP workers was measured to spend a third of the time spinning. */
+static void conv_forward_columns(float *out, const float *in, const float *weight, const float *bias,
+                                 const nn_conv2d *c, float *col, int nthreads) {
+    int Ci = c->C_in / c->groups, Co = c->C_out / c->groups;
+    int K = Ci * c->KH * c->KW, N = c->OH * c->OW;
+    int pointwise = conv_is_pointwise(c);
+    int old = blas_threads_enter(nthreads);
+#pragma omp parallel num_threads(nthreads)
+    {
+        int t = omp_get_thread_num(), chunk = (N + nthreads - 1) / nthreads;
+        int n0 = t * chunk, n1 = n0 + chunk < N ? n0 + chunk : N;
+        for (int b = 0; b < c->B; b++)
+            for (int g = 0; g < c->groups; g++) {
+                const float *x = in + ((size_t)b * c->C_in + (size_t)g * Ci) * c->H * c->W;
+                float *y = out + ((size_t)b * c->C_out + (size_t)g * Co) * N; // (Co, N)
+                const float *src = x;
+                if (!pointwise) {
+                    int r0 = (int)((int64_t)K * t / nthreads), r1 = (int)((int64_t)K * (t + 1) / nthreads);
+                    im2col_rows(col, x, c, r0, r1);
+                    src = col;
+#pragma omp barrier
+                }
+                if (n1 > n0) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Co, n1 - n0, K, 1.0f,
+                                weight + (size_t)g * Co * K, K, src + n0, N, 0.0f, y + n0, N);
+                    if (bias)
+                        for (int o = 0; o < Co; o++)
+                            for (int n = n0; n < n1; n++) y[(size_t)o * N + n] += bias[g * Co + o];
+                }
+#pragma omp barrier /* col is reused by the next sample or group */
+            }
+    }
+    blas_threads_leave(nthreads, old);
+}
+
 void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, const float *bias,
                             const nn_conv2d *c, float *workspace, int nthreads) {
     // out (B, C_out, OH, OW), in (B, C_in, H, W), weight (C_out, Ci, KH, KW)
+    if (nthreads > 1 && c->B < nthreads) {
+        conv_forward_columns(out, in, weight, bias, c, workspace, nthreads);
+        return;
+    }
     int T = conv_threads(c, nthreads);
     int Ci = c->C_in / c->groups, Co = c->C_out / c->groups;
     int K = Ci * c->KH * c->KW, N = c->OH * c->OW;
