@@ -47,6 +47,11 @@ int cli_audio_features(const sermo_config *config, sermo_audio_params *ap, sermo
 /* The corpus at path (comma-separated for several) with data.* settings. */
 int cli_open_corpus(const sermo_config *config, const char *path, sermo_corpus **out);
 
+/* The feature cache of the corpus for these settings, built when missing
+ * (progress on stderr) and opened; NULL after printing the error. dir NULL:
+ * "cache"; threads 0: all cores; built and path (its file name) may be NULL. */
+sermo_cache *cli_open_cache(const sermo_corpus *corpus, const sermo_audio_params *ap, const sermo_feature_params *fp,
+                            const char *dir, int32_t threads, int *built, char path[4096]);
 /* Predicts the clips of part `which` (all when < 0) from the cache, prints
  * the report and writes classification_report.txt, metrics.json and
  * confusion_matrix.png into dir. Corpus classes map to model labels by name. */

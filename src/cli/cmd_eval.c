@@ -92,19 +92,9 @@ int cli_eval(int argc, char **argv) {
             goto done;
         }
     }
-    sermo_cache_params cp;
-    sermo_cache_default_params(&cp);
-    if (cache_dir) cp.dir = cache_dir;
-    cli_progress bar;
-    cli_progress_init(&bar, "features");
-    cp.progress = cli_progress_update;
-    cp.user_data = &bar;
-    if (sermo_cache_prepare(corpus, sermo_model_audio_params(m), sermo_model_feature_params(m), &cp, path,
-                            sizeof path, NULL, &err) ||
-        !(cache = sermo_cache_open(path, &err))) {
-        cli_error("%s", err.msg);
+    if (!(cache = cli_open_cache(corpus, sermo_model_audio_params(m), sermo_model_feature_params(m), cache_dir, 0,
+                                 NULL, NULL)))
         goto done;
-    }
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else snprintf(dir, sizeof dir, "%s/eval", model_dir);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {

@@ -33,29 +33,15 @@ int cli_prepare(int argc, char **argv) {
     }
     if (cli_audio_features(args.config, &ap, &fp) || cli_open_corpus(args.config, args.positional[0], &corpus))
         goto done;
-    sermo_cache_params cp;
-    sermo_cache_default_params(&cp);
-    if (dir) cp.dir = dir;
-    if (threads && (cp.threads = atoi(threads)) <= 0) {
+    int32_t n_threads = 0;
+    if (threads && (n_threads = atoi(threads)) <= 0) {
         cli_error("--threads: '%s' is not a positive number", threads);
         goto done;
     }
-    cli_progress bar;
-    cli_progress_init(&bar, "features");
-    cp.progress = cli_progress_update;
-    cp.user_data = &bar;
-    char path[4096];
     int built = 0;
-    sermo_error err;
-    if (sermo_cache_prepare(corpus, &ap, &fp, &cp, path, sizeof path, &built, &err)) {
-        cli_error("%s", err.msg);
-        goto done;
-    }
-    sermo_cache *cache = sermo_cache_open(path, &err);
-    if (!cache) {
-        cli_error("%s", err.msg);
-        goto done;
-    }
+    char path[4096];
+    sermo_cache *cache = cli_open_cache(corpus, &ap, &fp, dir, n_threads, &built, path);
+    if (!cache) goto done;
     printf("%s: %lld clips, %d feature rows, %d classes (%s)\n", path, (long long)sermo_cache_size(cache),
            sermo_cache_n_bins(cache), sermo_corpus_n_classes(corpus),
            built ? "built" : "up to date, reused");

@@ -198,21 +198,7 @@ int cli_train(int argc, char **argv) {
         goto done;
     }
 
-    sermo_cache_params cp;
-    sermo_cache_default_params(&cp);
-    if (cache_dir) cp.dir = cache_dir;
-    cp.threads = opt.threads;
-    cli_progress bar;
-    cli_progress_init(&bar, "features");
-    cp.progress = cli_progress_update;
-    cp.user_data = &bar;
-    char cache_path[4096];
-    int built = 0;
-    if (sermo_cache_prepare(corpus, &ap, &fp, &cp, cache_path, sizeof cache_path, &built, &err) ||
-        !(cache = sermo_cache_open(cache_path, &err))) {
-        cli_error("%s", err.msg);
-        goto done;
-    }
+    if (!(cache = cli_open_cache(corpus, &ap, &fp, cache_dir, opt.threads, NULL, NULL))) goto done;
 
     /* The model file carries the audio and feature settings it was trained with. */
     int32_t n_classes = sermo_corpus_n_classes(corpus), n_keys = sermo_config_n_keys(args.config), n_meta = 0;

@@ -147,3 +147,23 @@ int cli_open_corpus(const sermo_config *config, const char *path, sermo_corpus *
     *out = c;
     return 0;
 }
+
+sermo_cache *cli_open_cache(const sermo_corpus *corpus, const sermo_audio_params *ap, const sermo_feature_params *fp,
+                            const char *dir, int32_t threads, int *built, char path[4096]) {
+    sermo_cache_params cp;
+    sermo_cache_default_params(&cp);
+    if (dir) cp.dir = dir;
+    cp.threads = threads;
+    cli_progress bar;
+    cli_progress_init(&bar, "features");
+    cp.progress = cli_progress_update;
+    cp.user_data = &bar;
+    char own[4096];
+    if (!path) path = own;
+    sermo_error err;
+    sermo_cache *cache = NULL;
+    if (sermo_cache_prepare(corpus, ap, fp, &cp, path, 4096, built, &err) ||
+        !(cache = sermo_cache_open(path, &err)))
+        cli_error("%s", err.msg);
+    return cache;
+}

@@ -2,6 +2,7 @@
  * end on a small synthetic corpus (two classes told apart by pitch, three
  * speakers), including the run folder's files and bad model files. */
 #include "check.h"
+#include "cli_run.h"
 
 #include <sndfile.h>
 #include <stdarg.h>
@@ -10,24 +11,6 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/sermo_test_train_cli_XXXXXX";
-static char out[1 << 16];
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-    const char *bin = getenv("SERMO_BIN");
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : "build/sermo", args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void write_tone(const char *name, double freq, int seed) {
     char path[512];
@@ -71,25 +54,25 @@ int main(void) {
                  "data.test_speakers=s3 train.epochs=3 train.frames=40 train.batch_size=8 train.threads=1 "
                  "features.n_mels=32",
                  dir, dir, dir);
-    CHECK(rc == 0, "train exit %d: %s", rc, out);
-    CHECK(strstr(out, "test split (12 clips)"), "test report printed: %.600s", out);
+    CHECK(rc == 0, "train exit %d: %s", rc, cli_out);
+    CHECK(strstr(cli_out, "test split (12 clips)"), "test report printed: %.600s", cli_out);
     const char *files[] = {"model.safetensors", "checkpoint.safetensors", "history.csv", "split.csv", "config.yaml",
                            "metrics.json", "classification_report.txt", "confusion_matrix.png",
                            "training_curves.png"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK(exists(files[i]), "run/%s written", files[i]);
 
     rc = run("predict %s/run/model.safetensors %s/clip01.wav %s/clip02.wav", dir, dir, dir);
-    CHECK(rc == 0 && strstr(out, "clip01.wav: ") && strstr(out, "high=") && strstr(out, "low="), "predict: %s", out);
+    CHECK(rc == 0 && strstr(cli_out, "clip01.wav: ") && strstr(cli_out, "high=") && strstr(cli_out, "low="), "predict: %s", cli_out);
     rc = run("predict %s/run/model.safetensors %s/clip01.wav %s/missing.wav --json", dir, dir, dir);
     CHECK(rc == 1, "a missing file makes the exit code non-zero (%d)", rc);
-    CHECK(strstr(out, "\"label\":") && strstr(out, "missing.wav") && strstr(out, "\"error\":"),
-          "json keeps going past the bad file: %s", out);
+    CHECK(strstr(cli_out, "\"label\":") && strstr(cli_out, "missing.wav") && strstr(cli_out, "\"error\":"),
+          "json keeps going past the bad file: %s", cli_out);
 
     rc = run("eval %s/run/model.safetensors --data %s/data.csv --cache %s/cache --split all --out %s/eval", dir, dir,
              dir, dir);
-    CHECK(rc == 0 && strstr(out, "all split (36 clips)"), "eval all: %s", out);
+    CHECK(rc == 0 && strstr(cli_out, "all split (36 clips)"), "eval all: %s", cli_out);
     rc = run("eval %s/run/model.safetensors --data %s/data.csv --cache %s/cache", dir, dir, dir);
-    CHECK(rc == 0 && strstr(out, "test split (12 clips)"), "eval test split from split.csv: %s", out);
+    CHECK(rc == 0 && strstr(cli_out, "test split (12 clips)"), "eval test split from split.csv: %s", cli_out);
 
     /* A truncated model file and a file that is not a model: clear errors naming them. */
     snprintf(path, sizeof path, "%s/run/model.safetensors", dir);
@@ -102,24 +85,24 @@ int main(void) {
     fclose(in);
     fclose(o);
     rc = run("predict %s %s/clip01.wav", cut, dir);
-    CHECK(rc == 1 && strstr(out, "cut.safetensors: "), "truncated model: %s", out);
+    CHECK(rc == 1 && strstr(cli_out, "cut.safetensors: "), "truncated model: %s", cli_out);
     rc = run("predict %s/clip01.wav %s/clip01.wav", dir, dir);
-    CHECK(rc == 1 && strstr(out, "clip01.wav: "), "audio as a model: %s", out);
+    CHECK(rc == 1 && strstr(cli_out, "clip01.wav: "), "audio as a model: %s", cli_out);
 
     /* Resume after the run finished continues to a larger epoch count. */
     rc = run("train %s/data.csv --out %s/run --cache %s/cache --resume data.split=speaker data.val_speakers=s2 "
              "data.test_speakers=s3 train.epochs=4 train.frames=40 train.batch_size=8 train.threads=1 "
              "features.n_mels=32",
              dir, dir, dir);
-    CHECK(rc == 0 && strstr(out, "4 epochs"), "resume to 4 epochs: %s", out);
+    CHECK(rc == 0 && strstr(cli_out, "4 epochs"), "resume to 4 epochs: %s", cli_out);
 
     /* Bad settings are refused before any work, naming the key. */
     rc = run("train %s/data.csv --out %s/run2 data.val_fraction=1.5", dir, dir);
-    CHECK(rc != 0 && strstr(out, "data.val_fraction"), "bad fraction: %s", out);
+    CHECK(rc != 0 && strstr(cli_out, "data.val_fraction"), "bad fraction: %s", cli_out);
     rc = run("train %s/data.csv --out %s/run2 model=nosuchmodel train.epochs=1", dir, dir);
-    CHECK(rc != 0 && strstr(out, "nosuchmodel"), "unknown model: %s", out);
+    CHECK(rc != 0 && strstr(cli_out, "nosuchmodel"), "unknown model: %s", cli_out);
     rc = run("train %s/data.csv --out %s/run2 train.epochs=-3", dir, dir);
-    CHECK(rc != 0 && strstr(out, "train.epochs"), "bad epochs: %s", out);
+    CHECK(rc != 0 && strstr(cli_out, "train.epochs"), "bad epochs: %s", cli_out);
 
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -1,0 +1,30 @@
+/* cli_run.h: run the built `sermo` (SERMO_BIN) with printf-style arguments,
+ * its stdout and stderr captured in cli_out; returns the exit code. */
+#ifndef SERMO_CLI_RUN_H
+#define SERMO_CLI_RUN_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+static char cli_out[1 << 16];
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+    const char *bin = getenv("SERMO_BIN");
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : "build/sermo", args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(cli_out, 1, sizeof cli_out - 1, p);
+    cli_out[n] = 0;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#endif
