@@ -9,7 +9,7 @@
 
 
 static void test_help(void) {
-    const char *commands[] = {"", "data", "data stats", "spectrogram", "prepare"};
+    const char *commands[] = {"", "data", "data stats", "spectrogram", "prepare", "train", "eval", "predict"};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         char args[128];
         snprintf(args, sizeof args, "%s --help", commands[i]);

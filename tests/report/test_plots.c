@@ -3,6 +3,7 @@
  * perfect prediction, the line colours present exactly when their series
  * are given, and errors that name the file. SERMO_KEEP_PNG=1 keeps them. */
 #include "check.h"
+#include "png_check.h"
 #include "report/report_internal.h"
 #include "sermo.h"
 
@@ -12,26 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* fontconfig keeps process-lifetime caches that cairo cannot release; they
- * are not ours, so LeakSanitizer (when linked in) is told to ignore them. */
-const char *__lsan_default_suppressions(void);
-__attribute__((visibility("default"))) /* the build hides symbols by default */
-const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
 
-static void pixel_at(cairo_surface_t *s, int x, int y, int rgb[3]) {
-    const unsigned char *data = cairo_image_surface_get_data(s);
-    uint32_t p;
-    memcpy(&p, data + (size_t)y * (size_t)cairo_image_surface_get_stride(s) + (size_t)x * 4, 4);
-    rgb[0] = (int)(p >> 16 & 255);
-    rgb[1] = (int)(p >> 8 & 255);
-    rgb[2] = (int)(p & 255);
-}
-
-static int near_colour(const int got[3], const double want[3], int tol) {
-    for (int c = 0; c < 3; c++)
-        if (abs(got[c] - (int)(want[c] * 255 + 0.5)) > tol) return 0;
-    return 1;
-}
 
 /* Pixels within tol of colour rgb in the whole image. */
 static long count_colour(cairo_surface_t *s, const double rgb[3], int tol) {

@@ -2,6 +2,7 @@
  * right size, low rows at the bottom with the colour map in the right
  * direction, and errors that name the file. */
 #include "check.h"
+#include "png_check.h"
 #include "report/report_internal.h"
 #include "sermo.h"
 
@@ -11,30 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* fontconfig keeps process-lifetime caches that cairo cannot release; they
- * are not ours, so LeakSanitizer (when linked in) is told to ignore them. */
-const char *__lsan_default_suppressions(void);
-__attribute__((visibility("default"))) /* the build hides symbols by default */
-const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
 
 #define N_BINS 64
 #define N_FRAMES 300
 
-/* Pixel (x, y) of an ARGB32/RGB24 surface as r, g, b in 0..255. */
-static void pixel_at(cairo_surface_t *s, int x, int y, int rgb[3]) {
-    const unsigned char *data = cairo_image_surface_get_data(s);
-    uint32_t p;
-    memcpy(&p, data + (size_t)y * (size_t)cairo_image_surface_get_stride(s) + (size_t)x * 4, 4);
-    rgb[0] = (int)(p >> 16 & 255);
-    rgb[1] = (int)(p >> 8 & 255);
-    rgb[2] = (int)(p & 255);
-}
-
-static int near_colour(const int got[3], const double want[3], int tol) {
-    for (int c = 0; c < 3; c++)
-        if (abs(got[c] - (int)(want[c] * 255 + 0.5)) > tol) return 0;
-    return 1;
-}
 
 static void test_colour_map(void) {
     double lo[3], hi[3], mid[3], nan_rgb[3];
