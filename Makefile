@@ -46,6 +46,7 @@ demo: setup all
 
 bench: all
 	/usr/bin/python3 bench/frontend.py
+	/usr/bin/python3 bench/cnn3.py --bin $(BUILD)/bench_cnn3
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -1,24 +1,39 @@
 /* sermo.h: the public API of libsermo, a speech emotion recognition toolkit.
  *
- * Example (compiled as tests/core/test_header_example.c):
+ * Example: classify a clip with a trained model file, and compute log-mel
+ * features directly (compiled and run as tests/train/test_header_example.c).
  *
  *   sermo_error err;
- *   sermo_audio_params ap;
- *   sermo_audio_default_params(&ap);
- *   sermo_audio audio;
- *   if (sermo_audio_load_file("clip.wav", &ap, &audio, &err) != SERMO_OK) {
- *       fprintf(stderr, "sermo: %s\n", err.msg);   // "clip.wav: <reason>"
+ *   sermo_model *classifier = sermo_model_load(model_path, 0, &err);
+ *   if (!classifier) {
+ *       fprintf(stderr, "sermo: %s\n", err.msg);       // "<path>: <reason>"
  *       return 1;
  *   }
+ *   float probs[SERMO_METRICS_MAX_CLASSES];
+ *   if (sermo_model_predict_file(classifier, clip_path, probs, &err) != SERMO_OK) {
+ *       fprintf(stderr, "sermo: %s\n", err.msg);
+ *       sermo_model_free(classifier);
+ *       return 1;
+ *   }
+ *   for (int32_t k = 0; k < sermo_model_n_classes(classifier); k++)
+ *       printf("%s %.3f\n", sermo_model_class_name(classifier, k), probs[k]);
+ *   sermo_model_free(classifier);
+ *
+ *   sermo_audio_params ap;
+ *   sermo_audio_default_params(&ap);                 // 16 kHz mono
+ *   sermo_audio audio;
+ *   if (sermo_audio_load_file(clip_path, &ap, &audio, &err) != SERMO_OK) return 1;
  *   sermo_feature_params fp;
- *   sermo_feature_default_params(&fp);
+ *   sermo_feature_default_params(&fp);               // torchaudio's MelSpectrogram defaults, log
  *   fp.sample_rate = audio.sample_rate;
  *   sermo_features *feat = sermo_features_init(&fp, &err);
  *   int64_t frames = sermo_features_n_frames(feat, audio.n);
- *   float *logmel = malloc(sizeof(float) * sermo_features_n_bins(feat) * frames);
- *   sermo_features_compute(feat, audio.samples, audio.n, logmel);  // (bins, frames)
+ *   float *logmel = malloc(sizeof(float) * (size_t)sermo_features_n_bins(feat) * (size_t)frames);
+ *   sermo_status st = sermo_features_compute(feat, audio.samples, audio.n, logmel, &err); // (bins, frames)
+ *   free(logmel);
  *   sermo_features_free(feat);
  *   sermo_audio_free(&audio);
+ *   return st == SERMO_OK ? 0 : 1;
  *
  * Conventions: functions that can fail return sermo_status and, when `err` is
  * not NULL, leave a message "<file>: <reason>" in it. The library never exits
