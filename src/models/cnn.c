@@ -27,10 +27,13 @@
  * Memory: every activation is allocated at create for (max_batch,
  * max_frames); a call with smaller B or T re-runs the (cheap) conv/pool
  * setup and uses the front of the same buffers. Per conv: its output (kept
- * for BN backward) and the BN output with ReLU applied in place (kept for
- * ReLU backward, since relu(y) > 0 exactly where y > 0, and as the next
- * layer's input). Backward ping-pongs two activation-gradient buffers of the
- * largest activation's size, and all convs share one im2col workspace. */
+ * for BN backward), then either the pooled output and argmax (a block's last
+ * unit: BN, ReLU and max-pool run fused, nn_bn_relu_maxpool2d_*, so the
+ * full-size BN output never exists) or the BN output with ReLU applied in
+ * place (kept for ReLU backward, since relu(y) > 0 exactly where y > 0, and
+ * as the next layer's input). Backward ping-pongs two activation-gradient
+ * buffers of the largest activation's size, and all convs share one im2col
+ * workspace. */
 #include "models/models_internal.h"
 
 #include <omp.h>
@@ -65,7 +68,7 @@ typedef struct cnn_unit {
     nn_pool2d pool;
     const float *in;         /* (B, C_in, H, W): the input copy or the previous unit's output */
     float *conv_out;         /* (B, C_out, H, W) */
-    float *act;              /* (B, C_out, H, W) BN output, ReLU in place */
+    float *act;              /* (B, C_out, H, W) BN output, ReLU in place; unless pool_after */
     float *mean, *rstd;      /* (C_out) batch (train) or running (eval) statistics */
     float *pooled;           /* (B, C_out, H/2, W/2) when pool_after */
     int32_t *argmax;         /* (B, C_out, H/2, W/2) when pool_after */
@@ -134,7 +137,7 @@ static void cnn_layout(cnn_state *st, const model_config *cfg, float *base, int3
         cnn_unit *u = &st->units[i];
         size_t n = conv_numel(&u->conv);
         TAKE(u->conv_out, n);
-        TAKE(u->act, n);
+        if (!u->pool_after) TAKE(u->act, n);
         TAKE(u->mean, (size_t)u->C_out);
         TAKE(u->rstd, (size_t)u->C_out);
         if (u->pool_after) {
@@ -291,11 +294,15 @@ static int cnn_forward(model *m, const float *x, int B, int T, int train) {
         const nn_conv2d *c = &u->conv;
         int HW = c->OH * c->OW;
         nn_conv2d_forward_fast(u->conv_out, u->in, P + u->w, NULL, c, st->workspace, st->threads);
-        nn_batchnorm2d_forward_fast(u->act, u->mean, u->rstd, R + u->rmean, R + u->rvar,
-                                    u->conv_out, P + u->bn_w, P + u->bn_b, B, u->C_out, HW,
-                                    NN_BN_EPS, NN_BN_MOMENTUM, train, 1, st->threads);
-        if (u->pool_after)
-            nn_maxpool2d_forward_fast(u->pooled, u->argmax, u->act, &u->pool, st->threads);
+        if (u->pool_after) /* inference keeps no argmax */
+            nn_bn_relu_maxpool2d_forward_fast(u->pooled, train ? u->argmax : NULL, u->mean,
+                                              u->rstd, R + u->rmean, R + u->rvar, u->conv_out,
+                                              P + u->bn_w, P + u->bn_b, &u->pool, NN_BN_EPS,
+                                              NN_BN_MOMENTUM, train, st->threads);
+        else
+            nn_batchnorm2d_forward_fast(u->act, u->mean, u->rstd, R + u->rmean, R + u->rvar,
+                                        u->conv_out, P + u->bn_w, P + u->bn_b, B, u->C_out, HW,
+                                        NN_BN_EPS, NN_BN_MOMENTUM, train, 1, st->threads);
     }
     const cnn_unit *last = &st->units[st->n_units - 1]; /* a block's last unit pools */
     size_t nl = (size_t)B * st->C_last;
@@ -325,7 +332,8 @@ static void cnn_backward(model *m, const float *dlogits, int B, int T) {
     /* g: the gradient flowing down; o: the other buffer, which each op below
      * OVERWRITES (nn_grad_mode: it holds nothing of this step, so the fast
      * kernels zero it plane by plane, cache-hot, instead of a full memset),
-     * then swapped in. The ReLU is fused into the BN ops; its mask is act > 0. */
+     * then swapped in. The ReLU is fused into the BN ops; its mask is act > 0,
+     * or pooled > 0 where the pool is fused too. */
     float *g = st->g[0], *o = st->g[1], *t;
 #define SWAP() (t = g, g = o, o = t)
     const cnn_unit *last = &st->units[st->n_units - 1];
@@ -334,13 +342,15 @@ static void cnn_backward(model *m, const float *dlogits, int B, int T) {
     for (int i = st->n_units - 1; i >= 0; i--) {
         const cnn_unit *u = &st->units[i];
         const nn_conv2d *c = &u->conv;
-        if (u->pool_after) {
-            nn_maxpool2d_backward_fast(o, g, u->argmax, &u->pool, NN_GRAD_OVERWRITE, st->threads);
-            SWAP();
-        }
-        nn_batchnorm2d_backward_fast(o, G + u->bn_w, G + u->bn_b, g, u->mean, u->rstd,
-                                     u->conv_out, P + u->bn_w, u->act, B, u->C_out,
-                                     c->OH * c->OW, 1, NN_GRAD_OVERWRITE, st->threads);
+        if (u->pool_after)
+            nn_bn_relu_maxpool2d_backward_fast(o, G + u->bn_w, G + u->bn_b, g, u->argmax,
+                                               u->pooled, u->mean, u->rstd, u->conv_out,
+                                               P + u->bn_w, &u->pool, 1, NN_GRAD_OVERWRITE,
+                                               st->threads);
+        else
+            nn_batchnorm2d_backward_fast(o, G + u->bn_w, G + u->bn_b, g, u->mean, u->rstd,
+                                         u->conv_out, P + u->bn_w, u->act, B, u->C_out,
+                                         c->OH * c->OW, 1, NN_GRAD_OVERWRITE, st->threads);
         SWAP();
         nn_conv2d_backward_fast_mode(i > 0 ? o : NULL, G + u->w, NULL, g, u->in, P + u->w, c,
                                      st->workspace, st->threads, NN_GRAD_OVERWRITE);

@@ -170,6 +170,30 @@ void nn_maxpool2d_backward_fast(float *dinput, const float *dout, const int32_t 
 void nn_avgpool2d_forward(float *out, const float *in, const nn_pool2d *p);
 void nn_avgpool2d_backward(float *dinput, const float *dout, const nn_pool2d *p);
 
+/* ---------------------------------------------- fused BN -> ReLU -> max-pool */
+
+/* BatchNorm2d -> ReLU -> MaxPool2d (src/nn/fused.c), equal to
+ * nn_batchnorm2d_forward, nn_relu_forward, nn_maxpool2d_forward and their
+ * backwards in reverse, without the full-size BN/ReLU output or its gradient.
+ * Sizes come from p (BN over p->C channels of p->H x p->W); the 2x2 stride-2
+ * unpadded pool is vectorised, any other a plain loop. nthreads OpenMP threads
+ * over channels.
+ * Forward: out (B, C, OH, OW) pooled; argmax (B, C, OH, OW) as
+ *   nn_maxpool2d_forward, or NULL when no backward follows (inference);
+ *   mean, rstd, running_mean, running_var, train as nn_batchnorm2d_forward.
+ * Backward: dout, argmax and out are the pooled grid's (out masks the ReLU:
+ *   the gradient passes where out > 0); in, mean, rstd as saved by forward;
+ *   dweight, dbias accumulate; dinput (B, C, H, W) as dinput_mode. */
+void nn_bn_relu_maxpool2d_forward_fast(float *out, int32_t *argmax, float *mean, float *rstd,
+                                       float *running_mean, float *running_var, const float *in,
+                                       const float *weight, const float *bias, const nn_pool2d *p,
+                                       float eps, float momentum, int train, int nthreads);
+void nn_bn_relu_maxpool2d_backward_fast(float *dinput, float *dweight, float *dbias,
+                                        const float *dout, const int32_t *argmax, const float *out,
+                                        const float *mean, const float *rstd, const float *in,
+                                        const float *weight, const nn_pool2d *p, int train,
+                                        nn_grad_mode dinput_mode, int nthreads);
+
 /* Global average pool (AdaptiveAvgPool2d(1) + flatten): in (B, C, HW) -> out (B, C). */
 void nn_global_avgpool_forward(float *out, const float *in, int B, int C, int HW);
 void nn_global_avgpool_backward(float *dinput, const float *dout, int B, int C, int HW);
