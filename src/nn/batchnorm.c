@@ -152,6 +152,31 @@ static double bn_row_stats(const float *x, int n, double *mean) {
     return q;
 }
 
+void nn_batchnorm_channel_stats(const float *in, int c, int B, int C, int HW, float eps, float momentum, int train,
+                                float *running_mean, float *running_var, float *mu, float *rs) {
+    // in (B, C, HW)
+    size_t M = (size_t)B * HW;
+    if (!train) {
+        bn_channel_stats(c, 0, 0, 0, M, eps, momentum, running_mean, running_var, mu, rs);
+        return;
+    }
+    /* Chan, Golub & LeVeque's pairwise update, one row at a time:
+     * n, m, m2 = count, mean, sum of squared deviations so far. */
+    double n = 0.0, m = 0.0, m2 = 0.0;
+    for (int b = 0; b < B; b++) {
+        double rm;
+        double q = bn_row_stats(in + ((size_t)b * C + c) * HW, HW, &rm);
+        double off = rm - (double)(float)rm; /* centre rounding */
+        double rq = q - HW * off * off;      /* the row's own m2 */
+        double delta = rm - m, n1 = n + HW;
+        m += delta * HW / n1;
+        m2 += rq + delta * delta * n * HW / n1;
+        n = n1;
+    }
+    if (m2 < 0.0) m2 = 0.0;
+    bn_channel_stats(c, 1, m, m2, M, eps, momentum, running_mean, running_var, mu, rs);
+}
+
 /* y = x * scale + shift [then ReLU] over one row. */
 static void bn_row_affine(float *y, const float *x, int n, float scale, float shift, int relu) {
     bn_v8f vs = scale - (bn_v8f){0}, vb = shift - (bn_v8f){0};
@@ -178,25 +203,7 @@ void nn_batchnorm2d_forward_fast(float *out, float *mean, float *rstd, float *ru
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (M * C > 65536)
     for (int c = 0; c < C; c++) {
         float mu, rs;
-        if (train) {
-            /* Chan, Golub & LeVeque's pairwise update, one row at a time:
-             * n, m, m2 = count, mean, sum of squared deviations so far. */
-            double n = 0.0, m = 0.0, m2 = 0.0;
-            for (int b = 0; b < B; b++) {
-                double rm;
-                double q = bn_row_stats(in + ((size_t)b * C + c) * HW, HW, &rm);
-                double off = rm - (double)(float)rm; /* centre rounding */
-                double rq = q - HW * off * off;      /* the row's own m2 */
-                double delta = rm - m, n1 = n + HW;
-                m += delta * HW / n1;
-                m2 += rq + delta * delta * n * HW / n1;
-                n = n1;
-            }
-            if (m2 < 0.0) m2 = 0.0;
-            bn_channel_stats(c, 1, m, m2, M, eps, momentum, running_mean, running_var, &mu, &rs);
-        } else {
-            bn_channel_stats(c, 0, 0, 0, M, eps, momentum, running_mean, running_var, &mu, &rs);
-        }
+        nn_batchnorm_channel_stats(in, c, B, C, HW, eps, momentum, train, running_mean, running_var, &mu, &rs);
         if (mean) mean[c] = mu;
         if (rstd) rstd[c] = rs;
         float scale = (weight ? weight[c] : 1.0f) * rs;

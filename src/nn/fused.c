@@ -24,24 +24,6 @@
 #include <math.h>
 #include <string.h>
 
-/* GCC vector extensions, as batchnorm.c and pool.c: 8 float lanes for the
- * statistics, lowered to what the target has, no intrinsics or -march. The
- * helpers are static and inlined, so the psabi note concerns no real ABI
- * boundary. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float fu_v8f __attribute__((vector_size(32)));
-
-static inline fu_v8f fu_load(const float *p) {
-    fu_v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline fu_v8f fu_splat(float s) { return s - (fu_v8f){0}; }
-static inline double fu_hsum(fu_v8f v) {
-    double s = 0.0;
-    for (int k = 0; k < 8; k++) s += v[k];
-    return s;
-}
 /* relu(x * scale + shift) as nn_relu_forward after the BN affine: NaN and -0
  * give +0 (here and in fu_bn_relu4). */
 static inline float fu_bn_relu1(float x, float scale, float shift) {
@@ -56,64 +38,7 @@ static int fu_is_2x2(const nn_pool2d *p) {
 
 /* ------------------------------------------------------------- statistics */
 
-/* One row x (n): its mean in *mean and sum (x - (float)mean)^2 around that
- * rounded centre (batchnorm.c's bn_row_stats). */
-static double fu_row_stats(const float *x, int n, double *mean) {
-    fu_v8f a = {0}, b = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a += fu_load(x + i);
-        b += fu_load(x + i + 8);
-    }
-    double s = fu_hsum(a) + fu_hsum(b);
-    for (; i < n; i++) s += x[i];
-    *mean = s / n;
-    float m = (float)*mean;
-    fu_v8f vm = fu_splat(m), q0 = {0}, q1 = {0};
-    for (i = 0; i + 16 <= n; i += 16) {
-        fu_v8f d0 = fu_load(x + i) - vm, d1 = fu_load(x + i + 8) - vm;
-        q0 += d0 * d0;
-        q1 += d1 * d1;
-    }
-    double q = fu_hsum(q0) + fu_hsum(q1);
-    for (; i < n; i++) q += ((double)x[i] - m) * ((double)x[i] - m);
-    return q;
-}
-
-/* Channel c's mean and rstd: from its B rows (train; Chan, Golub & LeVeque's
- * pairwise update, then the running statistics move with momentum, unbiased
- * variance for running_var) or from the running statistics (eval). */
-static void fu_channel_stats(const float *in, int c, int B, int C, int HW, float eps,
-                             float momentum, int train, float *running_mean, float *running_var,
-                             float *mu, float *rs) {
-    // in (B, C, HW)
-    if (!train) {
-        *mu = running_mean[c];
-        *rs = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
-        return;
-    }
-    double n = 0.0, m = 0.0, m2 = 0.0; /* count, mean, sum of squared deviations so far */
-    for (int b = 0; b < B; b++) {
-        double rm;
-        double q = fu_row_stats(in + ((size_t)b * C + c) * HW, HW, &rm);
-        double off = rm - (double)(float)rm; /* centre rounding */
-        double rq = q - HW * off * off;      /* the row's own m2 */
-        double delta = rm - m, n1 = n + HW;
-        m += delta * HW / n1;
-        m2 += rq + delta * delta * n * HW / n1;
-        n = n1;
-    }
-    if (m2 < 0.0) m2 = 0.0;
-    size_t M = (size_t)B * HW;
-    double var = m2 / (double)M;
-    *mu = (float)m;
-    *rs = (float)(1.0 / sqrt(var + (double)eps));
-    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * *mu;
-    if (running_var) {
-        double unbiased = M > 1 ? m2 / (double)(M - 1) : var;
-        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
-    }
-}
+/* Per-channel statistics: nn_batchnorm_channel_stats (batchnorm.c). */
 
 /* ------------------------------------------------------- 2x2 stride 2 path */
 
@@ -380,7 +305,7 @@ void nn_bn_relu_maxpool2d_forward_fast(float *out, int32_t *argmax, float *mean,
 #pragma omp parallel for num_threads(nthreads) schedule(static) if ((size_t)B * HW * C > 65536)
     for (int c = 0; c < C; c++) {
         float mu, rs;
-        fu_channel_stats(in, c, B, C, HW, eps, momentum, train, running_mean, running_var, &mu,
+        nn_batchnorm_channel_stats(in, c, B, C, HW, eps, momentum, train, running_mean, running_var, &mu,
                          &rs);
         if (mean) mean[c] = mu;
         if (rstd) rstd[c] = rs;

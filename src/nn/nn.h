@@ -118,6 +118,13 @@ void nn_batchnorm2d_backward_fast(float *dinput, float *dweight, float *dbias, c
                                   const float *weight, const float *act, int B, int C, int HW,
                                   int train, nn_grad_mode dinput_mode, int nthreads);
 
+/* Channel c's normalisation for the fast kernels (batchnorm and the fused
+ * batchnorm+ReLU+pool): train = 1 from the batch (vectorised row sums,
+ * Chan-Golub-LeVeque pairwise combination) and moves the running statistics;
+ * train = 0 from the running statistics. in (B, C, HW). */
+void nn_batchnorm_channel_stats(const float *in, int c, int B, int C, int HW, float eps, float momentum, int train,
+                                float *running_mean, float *running_var, float *mu, float *rs);
+
 /* ------------------------------------------------------------- activations */
 
 /* ReLU: out = max(in, 0); gradient 0 at in <= 0 as torch. n elements. */
