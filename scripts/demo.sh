@@ -19,7 +19,7 @@ fi
 mkdir -p runs/demo
 echo "== sermo data stats $data"
 "$sermo" data stats "$data"
-clip=$(find "$data" -type f \( -name '*.wav' -o -name '*.flac' \) | sort | head -1)
+clip=$(find "$data" -type f \( -name '*.wav' -o -name '*.flac' \) | sort | sed -n 1p)
 echo "== sermo spectrogram $clip"
 "$sermo" spectrogram "$clip" -o runs/demo/spectrogram.png
 echo "== sermo train $data --config configs/ravdess.yaml --out runs/demo"
