@@ -1,15 +1,39 @@
-/* schedule.c: learning-rate schedule, gradient clipping, early stopping and
+/* schedule.c: learning-rate schedules, gradient clipping, early stopping and
  * the two validation metrics the loop needs. */
 #include "train/train.h"
 
 #include <math.h>
 #include <stdlib.h>
 
+/* CosineAnnealingWarmRestarts stepped e times: the periods T_0, T_0*T_mult, ...
+ * (T_i += T_i*(T_mult-1) per restart) consume e; what is left is T_cur. */
+static double restarts_factor(const train_schedule *s, int32_t e) {
+    int64_t t = e, period = s->restart_t0 > 0 ? s->restart_t0 : 1;
+    int64_t mult = s->restart_t_mult > 0 ? s->restart_t_mult : 1;
+    if (mult == 1) t %= period;
+    else
+        while (t >= period) {
+            t -= period;
+            period *= mult; /* grows geometrically: a few dozen turns at most */
+        }
+    return (1.0 + cos(M_PI * (double)t / (double)period)) / 2.0;
+}
+
 double train_schedule_lr(const train_schedule *s, int32_t epoch) {
     int32_t W = s->warmup_epochs > 0 ? s->warmup_epochs : 0;
     if (epoch < W) return s->lr * (s->warmup_start + (1.0 - s->warmup_start) * (double)epoch / W);
+    int32_t e = epoch - W;
+    switch (s->kind) {
+    case TRAIN_SCHEDULE_RESTARTS:
+        return s->min_lr + (s->lr - s->min_lr) * restarts_factor(s, e);
+    case TRAIN_SCHEDULE_STEP:
+        return s->lr * pow(s->step_gamma, (double)(e / (s->step_size > 0 ? s->step_size : 1)));
+    case TRAIN_SCHEDULE_COSINE:
+    default:
+        break;
+    }
     if (s->epochs <= W) return s->lr;
-    double t = (double)(epoch - W) / (double)(s->epochs - W);
+    double t = (double)e / (double)(s->epochs - W);
     return s->min_lr + (s->lr - s->min_lr) * (1.0 + cos(M_PI * t)) / 2.0;
 }
 

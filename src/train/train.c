@@ -1,5 +1,6 @@
 /* train.c: the training loop. Per epoch: train with AdamW at the epoch's
- * scheduled learning rate (label-smoothed cross-entropy, gradient clipping),
+ * scheduled learning rate (train.loss: label-smoothed, optionally class-weighted
+ * cross-entropy or focal loss; gradient clipping),
  * validate (plain cross-entropy, accuracy, macro-F1), save the model when
  * val macro-F1 improves, append to history.csv, write the checkpoint.
  *
@@ -73,6 +74,7 @@ typedef struct train_work {
     float *x;               /* (B, 1, F, T) */
     int32_t *labels;        /* (B) */
     float *dlogits;         /* (B, L) */
+    float *class_weights;   /* (L), or NULL: train.class_weights none */
     int32_t *pred, *truth;  /* (n_val) */
 } train_work;
 
@@ -82,6 +84,7 @@ static void work_free(train_work *w) {
     free(w->x);
     free(w->labels);
     free(w->dlogits);
+    free(w->class_weights);
     free(w->pred);
     free(w->truth);
 }
@@ -93,6 +96,8 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
     int32_t L = m->cfg.n_classes, T = opt->frames;
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, batch = 0, n_batches = train_batcher_n_batches(tb, opt->batch_size);
+    train_loss loss_fn = {.kind = (train_loss_kind)opt->loss, .label_smoothing = opt->label_smoothing,
+                          .focal_gamma = opt->focal_gamma, .class_weights = w->class_weights};
     train_batcher_epoch(tb, &state->rng);
     int k;
     while ((k = train_batcher_next(tb, &state->rng, opt->batch_size, w->x, w->labels)) > 0) {
@@ -101,7 +106,7 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
         if (!logits)
             return sermo_fail(err, SERMO_ERR_INVALID, "train: model %s rejected a batch of %d x %d frames",
                               opt->model, k, T);
-        float loss = nn_cross_entropy_forward(w->dlogits, logits, w->labels, k, L, opt->label_smoothing);
+        float loss = train_loss_forward(w->dlogits, &loss_fn, logits, w->labels, k, L);
         int64_t ok = 0;
         for (int i = 0; i < k; i++) ok += train_argmax(logits + (size_t)i * L, L) == w->labels[i];
         model_backward(m, w->dlogits, k, T);
@@ -157,6 +162,42 @@ static sermo_status check_options(const train_options *opt, const train_data *da
             return sermo_fail(err, SERMO_ERR_INVALID, "train: item %lld has label %d of %d classes", (long long)i,
                               y, data->n_classes);
     }
+    if (opt->class_weights == TRAIN_WEIGHTS_LIST && opt->n_class_weights != data->n_classes)
+        return sermo_fail(err, SERMO_ERR_INVALID, "train.class_weights: %d weights given for %d classes",
+                          opt->n_class_weights, data->n_classes);
+    return SERMO_OK;
+}
+
+/* train.class_weights as (L) weights in *out (NULL for none): the list, or
+ * "balanced" from the label counts of the training part. */
+static sermo_status class_weights(const train_options *opt, const train_data *data, float **out,
+                                  sermo_error *err) {
+    int32_t L = data->n_classes;
+    *out = NULL;
+    if (opt->class_weights == TRAIN_WEIGHTS_NONE) return SERMO_OK;
+    float *w = sermo_alloc(sizeof(float) * (size_t)L, err, "train class weights");
+    int64_t *counts = w ? sermo_alloc(sizeof(int64_t) * (size_t)L, err, "train class counts") : NULL;
+    if (!counts) {
+        free(w);
+        return SERMO_ERR_NOMEM;
+    }
+    memset(counts, 0, sizeof(int64_t) * (size_t)L);
+    if (opt->class_weights == TRAIN_WEIGHTS_LIST) {
+        memcpy(w, opt->class_weight_list, sizeof(float) * (size_t)L);
+    } else {
+        for (int64_t i = 0; i < sermo_cache_size(data->cache); i++)
+            if (data->part[i] == SERMO_PART_TRAIN) counts[sermo_cache_label(data->cache, i)]++;
+        int32_t missing = train_class_weights_balanced(w, counts, L);
+        if (missing >= 0) {
+            free(w);
+            free(counts);
+            return sermo_fail(err, SERMO_ERR_INVALID,
+                              "train.class_weights: balanced, but class %d (%s) has no training items", missing,
+                              data->class_names[missing]);
+        }
+    }
+    free(counts);
+    *out = w;
     return SERMO_OK;
 }
 
@@ -184,6 +225,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         st = SERMO_ERR_NOMEM;
         goto done;
     }
+    if ((st = class_weights(opt, data, &w.class_weights, err))) goto done;
     if ((st = train_norm_stats(cache, data->part, SERMO_PART_TRAIN, w.mean, w.std, err)) ||
         (st = train_batcher_init(&tb, cache, data->part, SERMO_PART_TRAIN, T, w.mean, w.std, 1, err)) ||
         (st = train_batcher_init(&vb, cache, data->part, SERMO_PART_VAL, T, w.mean, w.std, 0, err)))
@@ -219,7 +261,10 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     if ((st = history_start(history, state.next_epoch, err))) goto done;
 
     train_schedule sched = {.lr = opt->lr, .min_lr = opt->min_lr, .warmup_epochs = opt->warmup_epochs,
-                            .warmup_start = opt->warmup_start, .epochs = opt->epochs};
+                            .warmup_start = opt->warmup_start, .epochs = opt->epochs,
+                            .kind = (train_schedule_kind)opt->schedule, .restart_t0 = opt->restart_t0,
+                            .restart_t_mult = opt->restart_t_mult, .step_size = opt->step_size,
+                            .step_gamma = opt->step_gamma};
     result->stopped_early = train_early_stop_done(&state.es);
     int stop = 0;
     for (int32_t epoch = state.next_epoch; epoch < opt->epochs && !result->stopped_early && !stop; epoch++) {

@@ -16,22 +16,81 @@
 
 /* ---------------------------------------------------------------- schedule */
 
-/* Linear warm-up then cosine annealing, the values of
- *   SequentialLR([LinearLR(start_factor=warmup_start, end_factor=1, total_iters=W),
- *                 CosineAnnealingLR(T_max=epochs - W, eta_min=min_lr)], milestones=[W])
- * (https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.CosineAnnealingLR.html)
- * in closed form:
- *   e < W:  lr * (warmup_start + (1 - warmup_start) * e / W)
- *   e >= W: min_lr + (lr - min_lr) * (1 + cos(pi * (e - W) / (epochs - W))) / 2
- * W = 0 gives the cosine alone; epochs <= W keeps lr after the warm-up. */
+/* Which schedule follows the warm-up (train.schedule). */
+typedef enum train_schedule_kind {
+    TRAIN_SCHEDULE_COSINE = 0, /* "cosine" */
+    TRAIN_SCHEDULE_RESTARTS,   /* "restarts" */
+    TRAIN_SCHEDULE_STEP,       /* "step" */
+} train_schedule_kind;
+
+/* An optional linear warm-up, then one of three schedules, as torch's
+ *   SequentialLR([LinearLR(start_factor=warmup_start, end_factor=1, total_iters=W), S],
+ *                milestones=[W])
+ * stepped once per epoch. With e' = e - W (the epochs since the warm-up):
+ *   e < W:    lr * (warmup_start + (1 - warmup_start) * e / W)
+ *   cosine:   S = CosineAnnealingLR(T_max=epochs - W, eta_min=min_lr)
+ *             min_lr + (lr - min_lr) * (1 + cos(pi * e' / (epochs - W))) / 2;
+ *             epochs <= W keeps lr after the warm-up
+ *             (https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.CosineAnnealingLR.html)
+ *   restarts: S = CosineAnnealingWarmRestarts(T_0=restart_t0, T_mult=restart_t_mult, eta_min=min_lr)
+ *             min_lr + (lr - min_lr) * (1 + cos(pi * T_cur / T_i)) / 2, where the
+ *             periods are T_0, T_0*T_mult, T_0*T_mult^2 ... and T_cur is e' minus
+ *             the periods already completed
+ *             (https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.CosineAnnealingWarmRestarts.html)
+ *   step:     S = StepLR(step_size, gamma=step_gamma)
+ *             lr * step_gamma^floor(e' / step_size); min_lr is not used
+ *             (https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.StepLR.html)
+ * W = 0 gives the schedule alone. A zeroed kind is the cosine, so older
+ * initialisers keep their meaning. */
 typedef struct train_schedule {
     double lr, min_lr;
     int32_t warmup_epochs;
     double warmup_start; /* LinearLR start_factor, in (0, 1] */
     int32_t epochs;
+    train_schedule_kind kind;
+    int32_t restart_t0, restart_t_mult; /* restarts: >= 1 each */
+    int32_t step_size;                  /* step: >= 1 */
+    double step_gamma;
 } train_schedule;
 
 double train_schedule_lr(const train_schedule *s, int32_t epoch);
+
+/* ------------------------------------------------------------------ losses */
+
+/* Which training loss (train.loss). */
+typedef enum train_loss_kind {
+    TRAIN_LOSS_CE = 0, /* "ce" */
+    TRAIN_LOSS_FOCAL,  /* "focal" */
+} train_loss_kind;
+
+typedef struct train_loss {
+    train_loss_kind kind;
+    float label_smoothing;      /* s in [0, 1) */
+    float focal_gamma;          /* gamma >= 0; focal only */
+    const float *class_weights; /* (L) all > 0, or NULL for ones; borrowed */
+} train_loss;
+
+/* Mean loss over the B rows of logits (B, L); writes dlogits (B, L) (the
+ * gradient of that mean) when dlogits is not NULL. With q_ik = (1 - s)[k = y_i]
+ * + s / L the smoothed target, w the class weights (ones when NULL),
+ * p_i = softmax(z_i) and gamma = 0 for "ce":
+ *   loss = sum_i sum_k q_ik w_k (1 - p_ik)^gamma (-log p_ik) / sum_i w_{y_i}
+ * With gamma = 0 this is exactly torch 1.13's
+ *   CrossEntropyLoss(weight=w, label_smoothing=s)  (mean reduction)
+ * which divides both its NLL part and its smoothing part by the summed
+ * weights of the targets (aten/src/ATen/native/LossNLL.cpp,
+ * cross_entropy_loss_label_smoothing). With gamma > 0 it is the focal loss
+ * FL = -alpha_t (1 - p_t)^gamma log p_t (Lin et al. 2017, eq. 5; alpha_t = w_y)
+ * applied to every class in proportion to its smoothed target and normalised
+ * like torch's weighted mean, so gamma = 0 falls back to the cross-entropy.
+ * No weights and gamma = 0 is nn_cross_entropy_forward itself. */
+float train_loss_forward(float *dlogits, const train_loss *loss, const float *logits, const int32_t *labels, int B,
+                         int L);
+
+/* sklearn's compute_class_weight("balanced"): w_c = n / (L * counts[c]) with n
+ * the sum of counts. Returns -1, or the first class with no samples (sklearn
+ * raises then; w is left unset). w, counts: (L). */
+int32_t train_class_weights_balanced(float *w, const int64_t *counts, int32_t L);
 
 /* ---------------------------------------------------------------- clipping */
 
@@ -109,6 +168,14 @@ int64_t train_batcher_n_batches(const train_batcher *b, int B);
 
 /* ------------------------------------------------------------------- loop */
 
+/* train.class_weights. */
+typedef enum train_weights_kind {
+    TRAIN_WEIGHTS_NONE = 0, /* "none" */
+    TRAIN_WEIGHTS_BALANCED, /* "balanced": from the training part's label counts */
+    TRAIN_WEIGHTS_LIST,     /* "1, 2.5, ...": exactly L numbers, checked by train_run */
+} train_weights_kind;
+#define TRAIN_MAX_CLASS_WEIGHTS 256
+
 typedef struct train_options {
     char model[64];        /* model: registry name, "cnn3" */
     int32_t epochs;        /* train.epochs: 30 */
@@ -123,6 +190,16 @@ typedef struct train_options {
     int32_t frames;        /* train.frames: 300 (T, 3 s at a 10 ms hop) */
     float dropout;         /* train.dropout: 0.3 */
     float label_smoothing; /* train.label_smoothing: 0.1 */
+    int32_t loss;          /* train.loss: TRAIN_LOSS_CE ("ce") or TRAIN_LOSS_FOCAL ("focal") */
+    float focal_gamma;     /* train.focal_gamma: 2 */
+    int32_t class_weights; /* train.class_weights: TRAIN_WEIGHTS_NONE ("none"), _BALANCED, _LIST */
+    int32_t n_class_weights;                       /* _LIST: entries given */
+    float class_weight_list[TRAIN_MAX_CLASS_WEIGHTS]; /* _LIST: (n_class_weights), all > 0 */
+    int32_t schedule;       /* train.schedule: a train_schedule_kind, "cosine" */
+    int32_t restart_t0;     /* train.restart_t0: 10 */
+    int32_t restart_t_mult; /* train.restart_t_mult: 1 */
+    int32_t step_size;      /* train.step_size: 10 */
+    float step_gamma;       /* train.step_gamma: 0.1 */
     uint64_t seed;         /* train.seed: 42 (parameters, shuffling, crops, dropout) */
     int32_t threads;       /* train.threads: 0 = all cores */
     char out_dir[1024];    /* train.out_dir: "runs/default" */
@@ -215,5 +292,92 @@ sermo_status train_save_checkpoint(const char *path, const model *m, const nn_ad
  * shapes; mean/std (F) receive the saved statistics. */
 sermo_status train_load_checkpoint(const char *path, model *m, nn_adamw *adamw,
                                    train_state *state, float *mean, float *std, sermo_error *err);
+
+/* --- augmentation --- */
+
+/* Batch and waveform augmentation (augment.c). Every random number comes
+ * from the caller's sermo_rng in the order documented below, so a seed
+ * reproduces the result bit for bit. */
+
+/* Random variates. normal: Box-Muller on two uniforms (one value per call).
+ * gamma: Gamma(shape, 1) by Marsaglia & Tsang (2000) for shape >= 1; for
+ * shape < 1 the boost Gamma(shape + 1) * u^(1/shape). beta: Beta(a, b) as
+ * X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b), computed from log X and log Y so
+ * small shapes do not give 0/0. shape, a, b > 0. */
+double train_rng_normal(sermo_rng *rng);
+double train_rng_gamma(sermo_rng *rng, double shape);
+double train_rng_beta(sermo_rng *rng, double a, double b);
+
+/* SpecAugment (Park et al. 2019, https://arxiv.org/abs/1904.08779) as
+ * torchaudio.transforms.FrequencyMasking / TimeMasking with iid_masks=True
+ * applied n_freq_masks / n_time_masks times: every example draws its own
+ * masks. */
+typedef struct train_specaug_params {
+    int32_t n_freq_masks;    /* 2 */
+    int32_t freq_mask_param; /* 8: torchaudio's freq_mask_param (F in the paper) */
+    int32_t n_time_masks;    /* 2 */
+    int32_t time_mask_param; /* 30: torchaudio's time_mask_param (T in the paper) */
+    float time_mask_p;       /* 1: in (0, 1]; caps the time mask_param at floor(p * T) */
+    float mask_value;        /* 0: the mean after normalisation */
+} train_specaug_params;
+
+void train_specaug_default_params(train_specaug_params *p);
+
+/* One mask along an axis of `size` rows/frames, torchaudio's rule
+ * (torchaudio.functional.mask_along_axis_iid):
+ *   value = u1 * mask_param, min_value = u2 * (size - value),
+ *   start = floor(min_value), width = floor(value),
+ * u1, u2 uniform in [0, 1) drawn in that order; the mask covers
+ * [start, start + width). So width is uniform on {0, ..., mask_param - 1}
+ * and start + width <= size. mask_param is first capped at size (torchaudio
+ * leaves a larger one unchecked); mask_param < 1 gives width 0, start 0 and
+ * draws nothing. */
+void train_specaug_draw_mask(sermo_rng *rng, int32_t size, int32_t mask_param, int32_t *start, int32_t *width);
+
+/* Masks x (B, 1, F, T) in place. For each example in order: n_freq_masks
+ * frequency masks (size F, param freq_mask_param), then n_time_masks time
+ * masks (size T, param min(time_mask_param, floor(time_mask_p * T)) when
+ * time_mask_p < 1), each drawn by train_specaug_draw_mask; the masked rows
+ * and frames get mask_value, the rest is untouched. */
+void train_specaug(float *x, int B, int32_t F, int32_t T, const train_specaug_params *p, sermo_rng *rng);
+
+/* Mixup (Zhang et al. 2018, https://arxiv.org/abs/1710.09412) on a batch x
+ * (B, D) in place (D = F * T for a (B, 1, F, T) batch): draws
+ * lam ~ Beta(alpha, alpha), then perm (B), a uniform permutation
+ * (sermo_rng_shuffle of 0..B-1), and sets
+ *   x[b] = lam * x[b] + (1 - lam) * x[perm[b]]   (every right side the input).
+ * tmp (D) is scratch. Returns lam. alpha <= 0 draws nothing, returns 1 with
+ * the identity perm and leaves x as is. Train with train_mixup_loss. */
+float train_mixup(float *x, int64_t *perm, float *tmp, int B, int64_t D, float alpha, sermo_rng *rng);
+
+/* lam * CE(logits, labels) + (1 - lam) * CE(logits, labels[perm]), both
+ * nn_cross_entropy_forward (mean over B, label_smoothing), with no scratch:
+ * the cross-entropy is linear in the target, so the second term follows from
+ * the first in closed form. logits (B, L); labels, perm (B). Returns
+ * the loss and, when dlogits is not NULL, WRITES its gradient (B, L). */
+float train_mixup_loss(float *dlogits, const float *logits, const int32_t *labels, const int64_t *perm,
+                       float lam, int B, int L, float label_smoothing);
+
+/* Waveform augmentation, before feature extraction; pcm (n) in place. */
+
+/* With probability p (u < p, u uniform, drawn first), adds white Gaussian
+ * noise at an SNR drawn uniform in [snr_lo_db, snr_hi_db):
+ *   SNR_dB = 10 log10(P_signal / P_noise),  P_signal = mean(pcm^2) over the
+ *   n samples before noise, P_noise = sigma^2 the noise's variance,
+ * i.e. sigma = sqrt(P_signal * 10^(-SNR_dB / 10)); the noise is train_rng_normal
+ * pairs (Box-Muller, both values used) times sigma. A silent signal
+ * (P_signal = 0) is left unchanged. Returns 1 and *snr_db (may be NULL) when
+ * noise was added, else 0. */
+int train_wave_add_noise(float *pcm, size_t n, float p, float snr_lo_db, float snr_hi_db, sermo_rng *rng,
+                         float *snr_db);
+
+/* Multiplies by 10^(g / 20), g uniform in [lo_db, hi_db) (one draw); every
+ * sample becomes (float)(pcm[i] * 10^(g / 20)) computed in double. Returns g. */
+float train_wave_gain(float *pcm, size_t n, float lo_db, float hi_db, sermo_rng *rng);
+
+/* Shifts by s samples, s uniform on {-max_shift, ..., max_shift} (one
+ * draw): out[i] = in[i - s], positive s delaying the signal. circular: the
+ * index wraps mod n; else the samples shifted in are 0. Returns s. */
+int64_t train_wave_shift(float *pcm, size_t n, int64_t max_shift, int circular, sermo_rng *rng);
 
 #endif

@@ -1,5 +1,6 @@
-/* test_schedule.c: the learning-rate schedule against torch's
- * SequentialLR(LinearLR, CosineAnnealingLR) (fixture from gen_fixtures.py),
+/* test_schedule.c: the learning-rate schedules against torch's
+ * SequentialLR(LinearLR, CosineAnnealingLR | CosineAnnealingWarmRestarts |
+ * StepLR) (fixtures from gen_fixtures.py),
  * gradient clipping against its closed form, early stopping, and accuracy /
  * macro-F1 against hand-computed values. */
 #include "check.h"
@@ -17,7 +18,7 @@ static void test_schedule(void) {
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#') continue;
         char *p = line, *end;
-        train_schedule s;
+        train_schedule s = {0};
         s.lr = strtod(p, &end), p = end;
         s.min_lr = strtod(p, &end), p = end;
         s.warmup_epochs = (int32_t)strtol(p, &end, 10), p = end;
@@ -40,6 +41,60 @@ static void test_schedule(void) {
     /* Warm-up longer than training: lr stays at the base after it. */
     train_schedule s = {.lr = 1e-3, .min_lr = 0, .warmup_epochs = 4, .warmup_start = 0.5, .epochs = 3};
     CHECK(fabs(train_schedule_lr(&s, 2) - 1e-3 * 0.75) < 1e-12, "warm-up epoch 2");
+}
+
+/* lr_schedule_more.txt: kind base min_lr W start epochs a b lr[epochs]. */
+static void test_schedule_more(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fixtures/train/lr_schedule_more.txt", check_source_dir());
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "cannot open %s", path);
+    if (!f) return;
+    char line[16384];
+    int cases = 0, kinds[3] = {0};
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        char kind[16], *p = line, *end;
+        int used = 0;
+        CHECK(sscanf(line, "%15s%n", kind, &used) == 1, "case %d: kind", cases);
+        p += used;
+        train_schedule s = {0};
+        s.kind = !strcmp(kind, "step") ? TRAIN_SCHEDULE_STEP : TRAIN_SCHEDULE_RESTARTS;
+        CHECK(s.kind == TRAIN_SCHEDULE_STEP || !strcmp(kind, "restarts"), "case %d: kind %s", cases, kind);
+        s.lr = strtod(p, &end), p = end;
+        s.min_lr = strtod(p, &end), p = end;
+        s.warmup_epochs = (int32_t)strtol(p, &end, 10), p = end;
+        s.warmup_start = strtod(p, &end), p = end;
+        s.epochs = (int32_t)strtol(p, &end, 10), p = end;
+        if (s.kind == TRAIN_SCHEDULE_STEP) {
+            s.step_size = (int32_t)strtol(p, &end, 10), p = end;
+            s.step_gamma = strtod(p, &end), p = end;
+        } else {
+            s.restart_t0 = (int32_t)strtol(p, &end, 10), p = end;
+            s.restart_t_mult = (int32_t)strtol(p, &end, 10), p = end;
+        }
+        float got[256], want[256];
+        CHECK(s.epochs > 0 && s.epochs <= 256, "case %d: %d epochs", cases, s.epochs);
+        for (int e = 0; e < s.epochs && e < 256; e++) {
+            want[e] = (float)strtod(p, &end);
+            CHECK(end != p, "case %d: missing lr %d", cases, e);
+            p = end;
+            got[e] = (float)train_schedule_lr(&s, e);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s case %d (W=%d, E=%d)", kind, cases, s.warmup_epochs, s.epochs);
+        check_close(what, got, want, s.epochs < 256 ? s.epochs : 256, 0, 1e-6);
+        kinds[s.kind]++;
+        cases++;
+    }
+    fclose(f);
+    CHECK(cases == 7 && kinds[TRAIN_SCHEDULE_RESTARTS] == 4 && kinds[TRAIN_SCHEDULE_STEP] == 3,
+          "%d cases in the fixture", cases);
+    /* Long restarts with T_mult 2: periods 1, 2, 4, ..., so epoch 2^k - 1 restarts. */
+    train_schedule r = {.lr = 1, .min_lr = 0, .epochs = 1 << 20, .kind = TRAIN_SCHEDULE_RESTARTS,
+                        .restart_t0 = 1, .restart_t_mult = 2};
+    CHECK(train_schedule_lr(&r, (1 << 19) - 1) == 1.0, "restart at epoch 2^19 - 1");
+    CHECK(fabs(train_schedule_lr(&r, (1 << 19) - 1 + (1 << 18)) - 0.5) < 1e-12, "half way through the period");
 }
 
 static void test_clip(void) {
@@ -95,6 +150,7 @@ static void test_metrics(void) {
 
 int main(void) {
     test_schedule();
+    test_schedule_more();
     test_clip();
     test_early_stop();
     test_metrics();
