@@ -66,6 +66,7 @@ int cli_apply_overrides(sermo_config *config, int argc, char **argv);
 typedef struct cli_progress {
     const char *what;
     int tty;
+    int finished; /* the closing line was printed; later updates are ignored */
     double start, last;
 } cli_progress;
 

@@ -51,6 +51,7 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
         truth[used++] = y;
         cli_progress_update(i + 1, n, NULL, &bar);
     }
+    cli_progress_update(n, n, NULL, &bar); /* close the bar when the last clip was not in the split */
     if (unknown) fprintf(stderr, "sermo: %lld clips skipped: their class is not one the model knows\n", (long long)unknown);
     if (used == 0) {
         cli_error("no clips to evaluate in the %s split", split_name);

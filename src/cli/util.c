@@ -31,6 +31,7 @@ static double now_seconds(void) {
 void cli_progress_init(cli_progress *p, const char *what) {
     p->what = what;
     p->tty = isatty(STDERR_FILENO);
+    p->finished = 0;
     p->start = now_seconds();
     p->last = p->tty ? -1e9 : p->start; /* a log hears first after 5 s */
 }
@@ -39,6 +40,8 @@ void cli_progress_update(int64_t done, int64_t total, const char *what, void *us
     cli_progress *p = user_data;
     double t = now_seconds();
     int final = done >= total;
+    if (p->finished) return;
+    if (final) p->finished = 1;
     /* A terminal redraws 10 times a second; a log gets a line every 5 s, and
      * a closing line only when the work took long enough to report. */
     if (!final && t - p->last < (p->tty ? 0.1 : 5.0)) return;
