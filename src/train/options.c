@@ -31,6 +31,12 @@ void train_options_default(train_options *opt) {
     opt->restart_t_mult = 1;
     opt->step_size = 10;
     opt->step_gamma = 0.1f;
+    opt->specaugment = 0;
+    opt->freq_masks = 2;
+    opt->freq_mask_param = 8;
+    opt->time_masks = 2;
+    opt->time_mask_param = 30;
+    opt->mixup_alpha = 0.0f;
     opt->seed = 42;
     opt->threads = 0;
     snprintf(opt->out_dir, sizeof opt->out_dir, "runs/default");
@@ -75,6 +81,12 @@ static const opt_field fields[] = {
     F_INT(restart_t_mult, 1, 1000),
     F_INT(step_size, 1, 1e6),
     F_FLOAT(step_gamma, 1e-8, 1),
+    {"specaugment", OPT_BOOL, offsetof(train_options, specaugment), 0, 1, 0, NULL},
+    F_INT(freq_masks, 0, 100),
+    F_INT(freq_mask_param, 0, 1e6),
+    F_INT(time_masks, 0, 100),
+    F_INT(time_mask_param, 0, 1e6),
+    F_FLOAT(mixup_alpha, 0, 100),
     {"seed", OPT_U64, offsetof(train_options, seed), 0, 0, 0, NULL},
     F_INT(threads, 0, 4096),
     {"out_dir", OPT_STR, offsetof(train_options, out_dir), 0, 0, sizeof(((train_options *)0)->out_dir), NULL},

@@ -75,6 +75,8 @@ typedef struct train_work {
     int32_t *labels;        /* (B) */
     float *dlogits;         /* (B, L) */
     float *class_weights;   /* (L), or NULL: train.class_weights none */
+    int64_t *perm;          /* (B) mixup partners */
+    float *mix_tmp;         /* (F * T) mixup scratch */
     int32_t *pred, *truth;  /* (n_val) */
 } train_work;
 
@@ -85,6 +87,8 @@ static void work_free(train_work *w) {
     free(w->labels);
     free(w->dlogits);
     free(w->class_weights);
+    free(w->perm);
+    free(w->mix_tmp);
     free(w->pred);
     free(w->truth);
 }
@@ -100,15 +104,35 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
                           .focal_gamma = opt->focal_gamma, .class_weights = w->class_weights};
     train_batcher_epoch(tb, &state->rng);
     int k;
+    train_specaug_params spec;
+    train_specaug_default_params(&spec);
+    spec.n_freq_masks = opt->freq_masks;
+    spec.freq_mask_param = opt->freq_mask_param;
+    spec.n_time_masks = opt->time_masks;
+    spec.time_mask_param = opt->time_mask_param;
+    int32_t F = m->cfg.n_bins;
     while ((k = train_batcher_next(tb, &state->rng, opt->batch_size, w->x, w->labels)) > 0) {
+        /* Augmentation draws from the checkpointed stream, so resume stays exact. */
+        if (opt->specaugment) train_specaug(w->x, k, F, T, &spec, &state->rng);
+        int64_t ok = 0;
+        float lam = 1.0f;
+        if (opt->mixup_alpha > 0) {
+            /* Accuracy from the clean batch (eval mode changes no state), so the
+             * reported training accuracy is not that of blended inputs. */
+            const float *clean = model_forward(m, w->x, k, T, 0);
+            for (int i = 0; clean && i < k; i++) ok += train_argmax(clean + (size_t)i * L, L) == w->labels[i];
+            lam = train_mixup(w->x, w->perm, w->mix_tmp, k, (int64_t)F * T, opt->mixup_alpha, &state->rng);
+        }
         nn_params_zero_grad(&m->params);
         const float *logits = model_forward(m, w->x, k, T, 1);
         if (!logits)
             return sermo_fail(err, SERMO_ERR_INVALID, "train: model %s rejected a batch of %d x %d frames",
                               opt->model, k, T);
-        float loss = train_loss_forward(w->dlogits, &loss_fn, logits, w->labels, k, L);
-        int64_t ok = 0;
-        for (int i = 0; i < k; i++) ok += train_argmax(logits + (size_t)i * L, L) == w->labels[i];
+        float loss = opt->mixup_alpha > 0
+                         ? train_mixup_loss(w->dlogits, logits, w->labels, w->perm, lam, k, L, opt->label_smoothing)
+                         : train_loss_forward(w->dlogits, &loss_fn, logits, w->labels, k, L);
+        if (opt->mixup_alpha <= 0)
+            for (int i = 0; i < k; i++) ok += train_argmax(logits + (size_t)i * L, L) == w->labels[i];
         model_backward(m, w->dlogits, k, T);
         if (opt->clip_norm > 0) train_clip_grad_norm(m->params.grad, m->params.total, opt->clip_norm);
         sermo_status st = nn_adamw_step(adamw, &m->params, err);
@@ -162,6 +186,9 @@ static sermo_status check_options(const train_options *opt, const train_data *da
             return sermo_fail(err, SERMO_ERR_INVALID, "train: item %lld has label %d of %d classes", (long long)i,
                               y, data->n_classes);
     }
+    if (opt->mixup_alpha > 0 && (opt->loss != TRAIN_LOSS_CE || opt->class_weights != TRAIN_WEIGHTS_NONE))
+        return sermo_fail(err, SERMO_ERR_INVALID,
+                          "train.mixup_alpha: mixup trains with train.loss=ce and train.class_weights=none");
     if (opt->class_weights == TRAIN_WEIGHTS_LIST && opt->n_class_weights != data->n_classes)
         return sermo_fail(err, SERMO_ERR_INVALID, "train.class_weights: %d weights given for %d classes",
                           opt->n_class_weights, data->n_classes);
@@ -221,7 +248,9 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     w.x = sermo_alloc(sizeof(float) * (size_t)B * F * T, err, "train batch");
     w.labels = sermo_alloc(sizeof(int32_t) * (size_t)B, err, "train");
     w.dlogits = sermo_alloc(sizeof(float) * (size_t)B * L, err, "train");
-    if (!w.mean || !w.std || !w.x || !w.labels || !w.dlogits) {
+    w.perm = sermo_alloc(sizeof(int64_t) * (size_t)B, err, "train");
+    w.mix_tmp = sermo_alloc(sizeof(float) * (size_t)F * T, err, "train");
+    if (!w.mean || !w.std || !w.x || !w.labels || !w.dlogits || !w.perm || !w.mix_tmp) {
         st = SERMO_ERR_NOMEM;
         goto done;
     }

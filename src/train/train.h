@@ -200,7 +200,11 @@ typedef struct train_options {
     int32_t restart_t_mult; /* train.restart_t_mult: 1 */
     int32_t step_size;      /* train.step_size: 10 */
     float step_gamma;       /* train.step_gamma: 0.1 */
-    uint64_t seed;         /* train.seed: 42 (parameters, shuffling, crops, dropout) */
+    int32_t specaugment;    /* train.specaugment: 0; 1 masks each training batch (train_specaug) */
+    int32_t freq_masks, freq_mask_param; /* train.freq_masks 2, train.freq_mask_param 8 */
+    int32_t time_masks, time_mask_param; /* train.time_masks 2, train.time_mask_param 30 */
+    float mixup_alpha;      /* train.mixup_alpha: 0 (off); Beta(alpha, alpha) mixing (train_mixup) */
+    uint64_t seed;         /* train.seed: 42 (parameters, shuffling, crops, dropout, augmentation) */
     int32_t threads;       /* train.threads: 0 = all cores */
     char out_dir[1024];    /* train.out_dir: "runs/default" */
     int32_t resume;        /* train.resume: 0; 1 continues from out_dir/checkpoint.safetensors */

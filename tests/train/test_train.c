@@ -186,6 +186,32 @@ int main(void) {
           "early stop: run a best epoch %d; stopped %d after %d epochs", a.best_epoch, d.stopped_early, d.epochs_run);
     opt.patience = 10;
 
+    /* Augmentation (SpecAugment + mixup) still learns, stays deterministic and
+     * resumes exactly: its draws come from the checkpointed stream. */
+    train_result e, f;
+    opt.specaugment = 1;
+    opt.freq_mask_param = 4;
+    opt.time_mask_param = 6;
+    opt.mixup_alpha = 0.4f;
+    if (run(&opt, &data, "e", 0, NULL, NULL, &e) || run(&opt, &data, "f", 0, stop_after_two, NULL, &f) ||
+        run(&opt, &data, "f", 1, NULL, NULL, &f))
+        return check_report();
+    char re[1200], rf[1200];
+    snprintf(re, sizeof re, "%s/e", dir);
+    snprintf(rf, sizeof rf, "%s/f", dir);
+    CHECK(e.best_macro_f1 >= 0.8f, "augmented run learns: best f1 %g", e.best_macro_f1);
+    CHECK(!same_file(ra, re, "checkpoint.safetensors"), "augmentation changes training");
+    CHECK(same_file(re, rf, "checkpoint.safetensors") && same_file(re, rf, "model.safetensors"),
+          "augmented run resumes exactly");
+    opt.loss = TRAIN_LOSS_FOCAL;
+    snprintf(opt.out_dir, sizeof opt.out_dir, "%s/g", dir);
+    mkdir(opt.out_dir, 0755);
+    CHECK(train_run(&opt, &data, NULL, NULL, &f, &err) == SERMO_ERR_INVALID && strstr(err.msg, "train.mixup_alpha"),
+          "mixup with focal loss refused: %s", err.msg);
+    opt.loss = TRAIN_LOSS_CE;
+    opt.specaugment = 0;
+    opt.mixup_alpha = 0;
+
     /* Resume without a checkpoint fails with the file's name. */
     snprintf(opt.out_dir, sizeof opt.out_dir, "%s/none", dir);
     mkdir(opt.out_dir, 0755);
