@@ -30,6 +30,15 @@ static void bn_channel_stats(int c, int train, double m, double m2, size_t M, fl
     }
 }
 
+void nn_batchnorm_grad_coeffs(int c, double sdy, double sdyx, size_t M, int train, const float *weight, float rs,
+                              float *dweight, float *dbias, float *g, float *a, float *k) {
+    if (dbias) dbias[c] += (float)sdy;
+    if (dweight) dweight[c] += (float)sdyx;
+    *g = (weight ? weight[c] : 1.0f) * rs;
+    *a = train ? (float)(sdy / (double)M) : 0.0f;
+    *k = train ? (float)(sdyx / (double)M) : 0.0f;
+}
+
 void nn_batchnorm2d_forward(float *out, float *mean, float *rstd, float *running_mean,
                             float *running_var, const float *in, const float *weight,
                             const float *bias, int B, int C, int HW, float eps, float momentum,
@@ -83,15 +92,9 @@ void nn_batchnorm2d_backward(float *dinput, float *dweight, float *dbias, const 
                 sdyx += dy[i] * ((x[i] - mu) * rs);
             }
         }
-        if (dbias) dbias[c] += (float)sdy;
-        if (dweight) dweight[c] += (float)sdyx;
+        float g, a, k;
+        nn_batchnorm_grad_coeffs(c, sdy, sdyx, M, train, weight, rs, dweight, dbias, &g, &a, &k);
         if (!dinput) continue;
-        float g = (weight ? weight[c] : 1.0f) * rs;
-        /* Train: the batch statistics depend on x, giving
-         *   dx = g * (dy - mean(dy) - xhat * mean(dy * xhat)).
-         * Eval: the statistics are constants and dx = g * dy. */
-        float a = train ? (float)(sdy / (double)M) : 0.0f;
-        float k = train ? (float)(sdyx / (double)M) : 0.0f;
         for (int b = 0; b < B; b++) {
             const float *x = in + ((size_t)b * C + c) * HW;
             const float *dy = dout + ((size_t)b * C + c) * HW;
@@ -270,12 +273,9 @@ void nn_batchnorm2d_backward_fast(float *dinput, float *dweight, float *dbias, c
             size_t o = ((size_t)b * C + c) * HW;
             bn_row_grad_sums(dout + o, in + o, act ? act + o : NULL, HW, mu, rs, &sdy, &sdyx);
         }
-        if (dbias) dbias[c] += (float)sdy;
-        if (dweight) dweight[c] += (float)sdyx;
+        float g, a, k;
+        nn_batchnorm_grad_coeffs(c, sdy, sdyx, M, train, weight, rs, dweight, dbias, &g, &a, &k);
         if (!dinput) continue;
-        float g = (weight ? weight[c] : 1.0f) * rs;
-        float a = train ? (float)(sdy / (double)M) : 0.0f;
-        float k = train ? (float)(sdyx / (double)M) : 0.0f;
         for (int b = 0; b < B; b++) {
             size_t o = ((size_t)b * C + c) * HW;
             bn_row_dx(dinput + o, dout + o, in + o, act ? act + o : NULL, HW, mu, rs, g, a, k,

@@ -252,11 +252,8 @@ static void fu_forward_any(float *y, int32_t *am, const float *x, const nn_pool2
                            float shift) {
     for (int oy = 0; oy < p->OH; oy++)
         for (int ox = 0; ox < p->OW; ox++) {
-            int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-            int y1 = y0 + p->KH < p->H ? y0 + p->KH : p->H;
-            int x1 = x0 + p->KW < p->W ? x0 + p->KW : p->W;
-            if (y0 < 0) y0 = 0;
-            if (x0 < 0) x0 = 0;
+            int y0, y1, x0, x1;
+            nn_pool2d_window(p, oy, ox, &y0, &y1, &x0, &x1);
             float best = -INFINITY;
             int32_t at = y0 * p->W + x0;
             for (int iy = y0; iy < y1; iy++)
@@ -343,14 +340,9 @@ void nn_bn_relu_maxpool2d_backward_fast(float *dinput, float *dweight, float *db
             else
                 fu_sums_any(dout + o, argmax + o, out + o, in + pl * HW, p, mu, rs, &sdy, &sdyx);
         }
-        if (dbias) dbias[c] += (float)sdy;
-        if (dweight) dweight[c] += (float)sdyx;
+        float g, a, k;
+        nn_batchnorm_grad_coeffs(c, sdy, sdyx, M, train, weight, rs, dweight, dbias, &g, &a, &k);
         if (!dinput) continue;
-        /* As nn_batchnorm2d_backward: train dx = g (dy - mean(dy) - xhat mean(dy xhat)),
-         * eval dx = g dy. */
-        float g = (weight ? weight[c] : 1.0f) * rs;
-        float a = train ? (float)(sdy / (double)M) : 0.0f;
-        float k = train ? (float)(sdyx / (double)M) : 0.0f;
         fu_dx_k q = {fu_splat4(mu), fu_splat4(rs), fu_splat4(g), fu_splat4(a), fu_splat4(k),
                      mu, rs, g, a, k, dinput_mode};
         for (int b = 0; b < B; b++) {

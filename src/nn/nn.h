@@ -125,6 +125,14 @@ void nn_batchnorm2d_backward_fast(float *dinput, float *dweight, float *dbias, c
 void nn_batchnorm_channel_stats(const float *in, int c, int B, int C, int HW, float eps, float momentum, int train,
                                 float *running_mean, float *running_var, float *mu, float *rs);
 
+/* Channel c's backward from its sums sdy = sum(dy) and sdyx = sum(dy * xhat)
+ * over M values: adds them to dbias[c] / dweight[c] (when not NULL) and gives
+ * the input-gradient coefficients of dx = g * (dy - a - xhat * k): train
+ * g = weight * rstd, a = mean(dy), k = mean(dy * xhat) (the batch statistics
+ * depend on x); eval a = k = 0. */
+void nn_batchnorm_grad_coeffs(int c, double sdy, double sdyx, size_t M, int train, const float *weight, float rs,
+                              float *dweight, float *dbias, float *g, float *a, float *k);
+
 /* ------------------------------------------------------------- activations */
 
 /* ReLU: out = max(in, 0); gradient 0 at in <= 0 as torch. n elements. */
@@ -163,6 +171,8 @@ sermo_status nn_pool2d_setup(nn_pool2d *p, sermo_error *err);
 
 /* argmax (B, C, OH, OW): index of the max within its (H, W) plane; padding
  * counts as -inf; ties keep the first in row-major order. */
+/* Output (oy, ox)'s window [y0, y1) x [x0, x1), clipped to the input. */
+void nn_pool2d_window(const nn_pool2d *p, int oy, int ox, int *y0, int *y1, int *x0, int *x1);
 void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn_pool2d *p);
 void nn_maxpool2d_backward(float *dinput, const float *dout, const int32_t *argmax,
                            const nn_pool2d *p);

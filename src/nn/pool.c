@@ -29,6 +29,14 @@ sermo_status nn_pool2d_init(nn_pool2d *p, int B, int C, int H, int W, int K, int
     return nn_pool2d_setup(p, err);
 }
 
+void nn_pool2d_window(const nn_pool2d *p, int oy, int ox, int *y0, int *y1, int *x0, int *x1) {
+    int ys = oy * p->stride_h - p->pad_h, xs = ox * p->stride_w - p->pad_w;
+    *y1 = ys + p->KH < p->H ? ys + p->KH : p->H;
+    *x1 = xs + p->KW < p->W ? xs + p->KW : p->W;
+    *y0 = ys < 0 ? 0 : ys;
+    *x0 = xs < 0 ? 0 : xs;
+}
+
 void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn_pool2d *p) {
     // out, argmax (B, C, OH, OW), in (B, C, H, W)
     size_t planes = (size_t)p->B * p->C;
@@ -39,11 +47,8 @@ void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn
         int32_t *am = argmax + pl * p->OH * p->OW;
         for (int oy = 0; oy < p->OH; oy++)
             for (int ox = 0; ox < p->OW; ox++) {
-                int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-                int y1 = y0 + p->KH < p->H ? y0 + p->KH : p->H;
-                int x1 = x0 + p->KW < p->W ? x0 + p->KW : p->W;
-                if (y0 < 0) y0 = 0;
-                if (x0 < 0) x0 = 0;
+                int y0, y1, x0, x1;
+                nn_pool2d_window(p, oy, ox, &y0, &y1, &x0, &x1);
                 float best = -INFINITY;
                 int32_t at = y0 * p->W + x0;
                 for (int iy = y0; iy < y1; iy++)
