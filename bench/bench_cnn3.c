@@ -9,6 +9,7 @@
  * Prints two lines that cnn3.py parses:
  *   train B 32 T 300 threads N: median step X ms, Y samples/s
  *   infer B 1 T 300 threads N: median Z ms */
+#include "bench_util.h"
 #include "models/model.h"
 
 #include <cblas.h>
@@ -22,21 +23,8 @@
 #define BENCH_T 300
 #define BENCH_L 8
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int train_step(model *m, nn_adamw *opt, const float *x, const int32_t *labels,
                       float *dlogits) {

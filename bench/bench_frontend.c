@@ -3,6 +3,7 @@
  *   bench_frontend corpus DIR THREADS             decode+resample+log-mel of every clip
  * Settings match bench/frontend.py: 16 kHz, n_fft 512, win 400, hop 160,
  * 64 mels (HTK, no norm), power, natural log(x + 1e-6). */
+#include "bench_util.h"
 #include "sermo.h"
 
 #include <omp.h>
@@ -11,11 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void bench_params(sermo_feature_params *fp) {
     sermo_feature_default_params(fp);

@@ -4,22 +4,14 @@
  * Loads the model once; each timed run decodes FILE, resamples, computes the
  * features and runs the network (sermo_model_predict_file). 5 warm-ups, then
  * the median of REPS (default 50). Prints "predict: median X ms". */
+#include "bench_util.h"
 #include "sermo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -38,8 +30,7 @@ int main(int argc, char **argv) {
         if (sermo_model_predict_file(m, argv[2], probs, &err)) return fprintf(stderr, "bench_predict: %s\n", err.msg), 1;
         if (r >= 0) t[r] = now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    printf("predict: median %.3f ms\n", t[reps / 2] * 1e3);
+    printf("predict: median %.3f ms\n", median(t, reps) * 1e3);
     free(t);
     sermo_model_free(m);
     return 0;

@@ -13,27 +13,7 @@
 
 #include <cblas.h>
 
-#define REL 1e-5
-
-static void fill(sermo_rng *rng, float *v, size_t n) {
-    for (size_t i = 0; i < n; i++) v[i] = (float)(2.0 * sermo_rng_uniform(rng) - 1.0);
-}
-
-static float *dup(const float *v, size_t n) {
-    float *d = malloc(sizeof(float) * (n ? n : 1));
-    memcpy(d, v, sizeof(float) * n);
-    return d;
-}
-
-static void compare(const char *label, const char *what, const float *fast, const float *naive,
-                    size_t n) {
-    double mx = 0.0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(naive[i]) > mx) mx = fabs(naive[i]);
-    char name[160];
-    snprintf(name, sizeof name, "%s.%s", label, what);
-    check_close(name, fast, naive, (long)n, REL * mx, REL);
-}
+#include "nn_test_util.h"
 
 static void check_conv(const char *name, sermo_rng *rng, int B, int Ci, int H, int W, int Co,
                        int KH, int KW, int sh, int sw, int ph, int pw, int dil, int groups,
