@@ -177,12 +177,12 @@ size_t nn_conv2d_workspace_size(const nn_conv2d *c, int nthreads) {
 /* Several OpenMP threads each calling a threaded OpenBLAS would oversubscribe
  * the cores, so BLAS runs single-threaded inside our parallel regions and
  * keeps its own threads when we run one thread. Returns the previous count. */
-static int blas_threads_enter(int nthreads) {
+int nn_blas_threads_enter(int nthreads) {
     int old = openblas_get_num_threads();
     if (nthreads > 1) openblas_set_num_threads(1);
     return old;
 }
-static void blas_threads_leave(int nthreads, int old) {
+void nn_blas_threads_leave(int nthreads, int old) {
     if (nthreads > 1) openblas_set_num_threads(old);
 }
 
@@ -200,7 +200,7 @@ static void conv_forward_columns(float *out, const float *in, const float *weigh
     int Ci = c->C_in / c->groups, Co = c->C_out / c->groups;
     int K = Ci * c->KH * c->KW, N = c->OH * c->OW;
     int pointwise = conv_is_pointwise(c);
-    int old = blas_threads_enter(nthreads);
+    int old = nn_blas_threads_enter(nthreads);
 #pragma omp parallel num_threads(nthreads)
     {
         int t = omp_get_thread_num(), chunk = (N + nthreads - 1) / nthreads;
@@ -226,7 +226,7 @@ static void conv_forward_columns(float *out, const float *in, const float *weigh
 #pragma omp barrier /* col is reused by the next sample or group */
             }
     }
-    blas_threads_leave(nthreads, old);
+    nn_blas_threads_leave(nthreads, old);
 }
 
 void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, const float *bias,
@@ -241,7 +241,7 @@ void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, co
     int K = Ci * c->KH * c->KW, N = c->OH * c->OW;
     size_t stride_ws = conv_col_size(c) + conv_weight_size(c);
     int pointwise = conv_is_pointwise(c);
-    int old = blas_threads_enter(T);
+    int old = nn_blas_threads_enter(T);
 #pragma omp parallel for num_threads(T) schedule(static)
     for (int b = 0; b < c->B; b++) {
         float *col = workspace + (size_t)omp_get_thread_num() * stride_ws; // (K, N)
@@ -263,7 +263,7 @@ void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, co
                 }
         }
     }
-    blas_threads_leave(T, old);
+    nn_blas_threads_leave(T, old);
 }
 
 void nn_conv2d_backward_fast(float *dinput, float *dweight, float *dbias, const float *dout,
@@ -294,7 +294,7 @@ void nn_conv2d_backward_fast_mode(float *dinput, float *dweight, float *dbias, c
             }
     if (!dinput && !dweight) return;
 
-    int old = blas_threads_enter(T);
+    int old = nn_blas_threads_enter(T);
     /* Thread 0 accumulates straight into dweight; the others into private
      * partials summed afterwards in thread order, so the result depends only
      * on the thread count, never on scheduling. */
@@ -336,7 +336,7 @@ void nn_conv2d_backward_fast_mode(float *dinput, float *dweight, float *dbias, c
             }
         }
     }
-    blas_threads_leave(T, old);
+    nn_blas_threads_leave(T, old);
     if (dweight)
         for (int t = 1; t < T; t++) {
             const float *dw = workspace + (size_t)t * stride_ws + col_size;

@@ -71,6 +71,12 @@ void nn_conv2d_backward_fast_mode(float *dinput, float *dweight, float *dbias, c
                                   const float *in, const float *weight, const nn_conv2d *c,
                                   float *workspace, int nthreads, nn_grad_mode dinput_mode);
 
+/* OpenMP workers that each call SGEMM must keep OpenBLAS single-threaded, or
+ * it starts its own pool under every worker. enter returns the old count
+ * (and sets 1 when nthreads > 1); leave restores it. */
+int nn_blas_threads_enter(int nthreads);
+void nn_blas_threads_leave(int nthreads, int old);
+
 /* ------------------------------------------------------------------ linear */
 
 /* torch.nn.Linear: out = in W^T + b, in (N, F_in), W (F_out, F_in), b (F_out) or NULL. */
@@ -153,6 +159,63 @@ void nn_dropout_forward(float *out, float *mask, const float *in, size_t n, floa
                         sermo_rng *rng);
 void nn_dropout_backward(float *dinput, const float *dout, const float *mask, size_t n);
 
+/* Sigmoid (torch.sigmoid) and SiLU (torch.nn.SiLU, x * sigmoid(x)); n
+ * elements. Backward takes the forward's input (SiLU) or output (sigmoid:
+ * d/dx = y (1 - y), so the input need not be kept). */
+void nn_sigmoid_forward(float *out, const float *in, size_t n);
+void nn_sigmoid_backward(float *dinput, const float *dout, const float *out, size_t n);
+void nn_silu_forward(float *out, const float *in, size_t n);
+void nn_silu_backward(float *dinput, const float *dout, const float *in, size_t n);
+
+/* Per-(sample, channel) scaling, the last step of squeeze-and-excitation
+ * (torchvision.ops.SqueezeExcitation: out = in * scale):
+ * out (B, C, HW) = in (B, C, HW) * scale (B, C) broadcast over HW.
+ * Backward accumulates dinput (B, C, HW) and dscale (B, C) (either may be NULL). */
+void nn_channel_scale_forward(float *out, const float *in, const float *scale, int B, int C, int HW);
+void nn_channel_scale_backward(float *dinput, float *dscale, const float *dout, const float *in,
+                               const float *scale, int B, int C, int HW);
+
+/* Stochastic depth, mode "row" (torchvision.ops.stochastic_depth): in training
+ * each sample b of in (B, D) is kept with probability 1 - p and scaled by
+ * 1/(1 - p), else zeroed; mask (B) receives that scale, one sermo_rng draw
+ * per sample in order. Eval or p = 0: identity, mask = 1, rng untouched. */
+void nn_drop_path_forward(float *out, float *mask, const float *in, int B, size_t D, float p,
+                          int train, sermo_rng *rng);
+void nn_drop_path_backward(float *dinput, const float *dout, const float *mask, int B, size_t D);
+
+/* ---------------------------------------------------------- transformers */
+
+/* torch.nn.LayerNorm over the last dimension C (elementwise affine):
+ * in/out (N, C), weight/bias (C), mean/rstd (N) saved for backward,
+ * rstd = 1 / sqrt(biased var + eps). torch's default eps is 1e-5; timm's ViT
+ * uses 1e-6. */
+void nn_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+                          const float *weight, const float *bias, int N, int C, float eps);
+void nn_layernorm_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                           const float *in, const float *weight, const float *mean,
+                           const float *rstd, int N, int C);
+
+/* Softmax over the last dimension of (N, C) rows (torch.softmax(dim=-1)),
+ * max-subtracted; out may be in (in place). Backward from the forward's output:
+ * dx = y * (dy - sum(dy * y)). */
+void nn_softmax_forward(float *out, const float *in, int N, int C);
+void nn_softmax_backward(float *dinput, const float *dout, const float *out, int N, int C);
+
+/* Multi-head self-attention core, timm's Attention after its qkv Linear:
+ *   qkv (B, T, 3C) holds q, k, v as [3][NH][hs] along the last axis
+ *   (C = NH * hs, timm's reshape(B, T, 3, NH, hs));
+ *   att (B, NH, T, T) = softmax(q k^T / sqrt(hs)) saved for backward;
+ *   out (B, T, C) = att v with the heads concatenated (NH, hs).
+ * No mask (the encoder attends everywhere), no attention dropout.
+ * Backward accumulates dqkv (B, T, 3C) and needs scratch of
+ * nn_attention_scratch_size floats, which counts omp_get_max_threads(): size
+ * it under the thread setting the backward runs with. Fast paths (batched SGEMM, OpenMP over
+ * (B, NH)) keep the same contract. */
+void nn_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void nn_attention_backward(float *dqkv, const float *dout, const float *att, const float *qkv,
+                           float *scratch, int B, int T, int C, int NH);
+size_t nn_attention_scratch_size(int B, int T, int C, int NH);
+
 /* ---------------------------------------------------------------- pooling */
 
 /* torch.nn.MaxPool2d / AvgPool2d with ceil_mode=False, dilation 1. */
@@ -215,6 +278,24 @@ void nn_bn_relu_maxpool2d_backward_fast(float *dinput, float *dweight, float *db
 void nn_global_avgpool_forward(float *out, const float *in, int B, int C, int HW);
 void nn_global_avgpool_backward(float *dinput, const float *dout, int B, int C, int HW);
 
+/* torch.nn.AdaptiveAvgPool2d((OH, OW)): output cell (i, j) averages input rows
+ * [floor(i H / OH), ceil((i + 1) H / OH)) and columns likewise, so windows
+ * may overlap when OH does not divide H. in (B, C, H, W) -> out (B, C, OH, OW). */
+void nn_adaptive_avgpool2d_forward(float *out, const float *in, int B, int C, int H, int W, int OH,
+                                   int OW);
+void nn_adaptive_avgpool2d_backward(float *dinput, const float *dout, int B, int C, int H, int W,
+                                    int OH, int OW);
+
+/* Bilinear resize, torch.nn.functional.interpolate(mode='bilinear',
+ * align_corners=False, antialias=False): source coordinate
+ * (dst + 0.5) * in/out - 0.5 clamped at 0, the two neighbours clamped to the
+ * edge. in (B, C, H, W) -> out (B, C, OH, OW). Backward scatters dout into
+ * dinput with the same weights (accumulates). */
+void nn_resize_bilinear_forward(float *out, const float *in, int B, int C, int H, int W, int OH,
+                                int OW);
+void nn_resize_bilinear_backward(float *dinput, const float *dout, int B, int C, int H, int W,
+                                 int OH, int OW);
+
 /* ------------------------------------------------------------------- loss */
 
 /* Softmax cross-entropy, mean over the batch, as torch.nn.CrossEntropyLoss
@@ -237,6 +318,10 @@ typedef struct nn_param {
     int64_t shape[NN_PARAM_MAX_DIMS];
     int32_t group;  /* index into the optimizer's group table */
     int32_t decay;  /* 1: weight decay applies */
+    int32_t block;  /* the family's block index, for freezing the first N blocks
+                       (train.freeze_blocks): 0 the stem, then 1, 2 ... in input
+                       order; -1 the classifier head, never frozen by count.
+                       nn_params_add sets 0; families stamp it after adding. */
     size_t offset;  /* in floats, into each of data, grad, m, v */
     size_t numel;
 } nn_param;
