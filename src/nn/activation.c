@@ -1,4 +1,4 @@
-/* activation.c: element-wise ReLU, GELU and dropout. */
+/* activation.c: element-wise ReLU, GELU, sigmoid, SiLU and dropout. */
 #include "nn/nn.h"
 
 #include <math.h>
@@ -77,4 +77,45 @@ void nn_dropout_forward(float *out, float *mask, const float *in, size_t n, floa
 
 void nn_dropout_backward(float *dinput, const float *dout, const float *mask, size_t n) {
     for (size_t i = 0; i < n; i++) dinput[i] += dout[i] * mask[i];
+}
+
+/* Sigmoid and SiLU run over whole activation maps in EfficientNet, so large
+ * calls use the default OpenMP team (the declared contracts take no nthreads;
+ * each element is independent, so the result does not depend on the team). */
+#define ACT_PARALLEL_MIN 65536
+
+/* torch.sigmoid (https://pytorch.org/docs/stable/generated/torch.sigmoid.html),
+ * evaluated from e = exp(-|x|) <= 1 so nothing overflows: 1 / (1 + e) for
+ * x >= 0, e / (1 + e) for x < 0 (which keeps the tiny values for very
+ * negative x that 1 / (1 + exp(-x)) would flush to 0 once exp overflows). */
+static inline float sigmoid1(float x) {
+    float e = expf(-fabsf(x));
+    float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
+}
+
+void nn_sigmoid_forward(float *out, const float *in, size_t n) {
+#pragma omp parallel for schedule(static) if (n > ACT_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = sigmoid1(in[i]);
+}
+
+/* d sigmoid / dx = y (1 - y), from the saved output. */
+void nn_sigmoid_backward(float *dinput, const float *dout, const float *out, size_t n) {
+#pragma omp parallel for schedule(static) if (n > ACT_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) dinput[i] += dout[i] * out[i] * (1.0f - out[i]);
+}
+
+/* torch.nn.SiLU (https://pytorch.org/docs/stable/generated/torch.nn.SiLU.html):
+ * x sigmoid(x); d/dx = s (1 + x (1 - s)), the form torch's silu_backward uses. */
+void nn_silu_forward(float *out, const float *in, size_t n) {
+#pragma omp parallel for schedule(static) if (n > ACT_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = in[i] * sigmoid1(in[i]);
+}
+
+void nn_silu_backward(float *dinput, const float *dout, const float *in, size_t n) {
+#pragma omp parallel for schedule(static) if (n > ACT_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float s = sigmoid1(in[i]);
+        dinput[i] += dout[i] * s * (1.0f + in[i] * (1.0f - s));
+    }
 }
