@@ -1,8 +1,8 @@
 /* cnn.c: the plain CNN family. Each block is n_convs x [conv 3x3 (stride 1,
  * padding 1, no bias) -> BatchNorm2d -> ReLU] followed by MaxPool2d(2, 2);
  * then global average pool, dropout (cfg.dropout) and a linear classifier.
- * A family member is a table of block specs (cnn3_blocks); cnn9 would be
- * {{3, C1}, {3, C2}, {3, C3}} plus one model_spec, with no new code.
+ * A family member is a table of block specs: cnn3 is one conv per block,
+ * cnn9 three.
  *
  * Convs carry no bias: the BatchNorm after each one subtracts the
  * per-channel batch mean, so a bias cannot change the output and would get
@@ -34,10 +34,9 @@
  * as the next layer's input). Backward ping-pongs two activation-gradient
  * buffers of the largest activation's size, and all convs share one im2col
  * workspace. */
-#include "models/models_internal.h"
+#include "models/layers.h"
 
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +57,8 @@ typedef struct cnn_arch {
 
 static const cnn_block cnn3_blocks[] = {{1, 32}, {1, 64}, {1, 128}};
 static const cnn_arch cnn3_arch = {3, cnn3_blocks};
+static const cnn_block cnn9_blocks[] = {{3, 32}, {3, 64}, {3, 128}};
+static const cnn_arch cnn9_arch = {3, cnn9_blocks};
 
 /* One conv -> BN -> ReLU [-> max-pool]. */
 typedef struct cnn_unit {
@@ -164,20 +165,6 @@ static void cnn_layout(cnn_state *st, const model_config *cfg, float *base, int3
     *ni = k;
 }
 
-__attribute__((format(printf, 7, 8)))
-static sermo_status add_entry(nn_params *p, size_t *offset, int32_t ndim, const int64_t *shape,
-                              int32_t decay, sermo_error *err, const char *fmt, ...) {
-    char name[NN_PARAM_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int32_t i = nn_params_add(p, name, ndim, shape, 0, decay, err);
-    if (i < 0) return err ? err->status : SERMO_ERR_INVALID;
-    *offset = p->entries[i].offset;
-    return SERMO_OK;
-}
-
 /* Entries of both tables, in Sequential order. */
 static sermo_status cnn_add_entries(model *m, cnn_state *st, const cnn_arch *arch,
                                     sermo_error *err) {
@@ -195,13 +182,14 @@ static sermo_status cnn_add_entries(model *m, cnn_state *st, const cnn_arch *arc
             u->C_out = blk->channels;
             u->pool_after = k == blk->n_convs - 1;
             int64_t wshape[4] = {u->C_out, u->C_in, 3, 3}, cshape[1] = {u->C_out};
-            if ((s = add_entry(P, &u->w, 4, wshape, 1, err, "features.%d.weight", idx)) ||
-                (s = add_entry(P, &u->bn_w, 1, cshape, 0, err, "features.%d.weight", idx + 1)) ||
-                (s = add_entry(P, &u->bn_b, 1, cshape, 0, err, "features.%d.bias", idx + 1)) ||
-                (s = add_entry(R, &u->rmean, 1, cshape, 0, err, "features.%d.running_mean",
-                               idx + 1)) ||
-                (s = add_entry(R, &u->rvar, 1, cshape, 0, err, "features.%d.running_var",
-                               idx + 1)))
+            /* Freezing by count (train.freeze_blocks) counts these pooled blocks. */
+            if ((s = layer_add_entry(P, &u->w, b, 4, wshape, 1, err, "features.%d.weight", idx)) ||
+                (s = layer_add_entry(P, &u->bn_w, b, 1, cshape, 0, err, "features.%d.weight", idx + 1)) ||
+                (s = layer_add_entry(P, &u->bn_b, b, 1, cshape, 0, err, "features.%d.bias", idx + 1)) ||
+                (s = layer_add_entry(R, &u->rmean, b, 1, cshape, 0, err, "features.%d.running_mean",
+                                     idx + 1)) ||
+                (s = layer_add_entry(R, &u->rvar, b, 1, cshape, 0, err, "features.%d.running_var",
+                                     idx + 1)))
                 return s;
             idx += 3; /* conv, BN, ReLU */
             C = u->C_out;
@@ -212,8 +200,8 @@ static sermo_status cnn_add_entries(model *m, cnn_state *st, const cnn_arch *arc
     st->C_last = C;
     st->min_frames = 1 << n_pools;
     int64_t fshape[2] = {m->cfg.n_classes, C}, bshape[1] = {m->cfg.n_classes};
-    if ((s = add_entry(P, &st->fc_w, 2, fshape, 1, err, "classifier.weight")) ||
-        (s = add_entry(P, &st->fc_b, 1, bshape, 0, err, "classifier.bias")))
+    if ((s = layer_add_entry(P, &st->fc_w, -1, 2, fshape, 1, err, "classifier.weight")) ||
+        (s = layer_add_entry(P, &st->fc_b, -1, 1, bshape, 0, err, "classifier.bias")))
         return s;
     return SERMO_OK;
 }
@@ -363,11 +351,27 @@ static sermo_status cnn3_create(model *m, sermo_error *err) {
     return cnn_create(m, &cnn3_arch, err);
 }
 
+static sermo_status cnn9_create(model *m, sermo_error *err) {
+    return cnn_create(m, &cnn9_arch, err);
+}
+
 const model_spec model_spec_cnn3 = {
     .name = "cnn3",
     .description = "3 blocks of conv3x3-BN-ReLU-maxpool2 (32/64/128 channels), "
                    "global average pool, dropout, linear",
+    .defaults = {.batch_size = 32, .epochs = 30, .patience = 10, .n_mels = 64, .hop_length = 160},
     .create = cnn3_create,
+    .forward = cnn_forward,
+    .backward = cnn_backward,
+    .destroy = cnn_destroy,
+};
+
+const model_spec model_spec_cnn9 = {
+    .name = "cnn9",
+    .description = "3 blocks of 3 x conv3x3-BN-ReLU then maxpool2 (32/64/128 channels), "
+                   "global average pool, dropout, linear",
+    .defaults = {.batch_size = 32, .epochs = 30, .patience = 10, .n_mels = 64, .hop_length = 160},
+    .create = cnn9_create,
     .forward = cnn_forward,
     .backward = cnn_backward,
     .destroy = cnn_destroy,

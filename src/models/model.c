@@ -26,6 +26,13 @@ void model_init_torch_default(model *m, float *w, size_t n, int64_t fan_in) {
         w[i] = (float)((2.0 * sermo_rng_uniform(&m->rng) - 1.0) * bound);
 }
 
+void model_init_normal(model *m, float *w, size_t n, double std) {
+    for (size_t i = 0; i < n; i++) {
+        double u1 = sermo_rng_uniform(&m->rng), u2 = sermo_rng_uniform(&m->rng);
+        w[i] = (float)(std * sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2));
+    }
+}
+
 void model_init_fill(float *w, size_t n, float value) {
     for (size_t i = 0; i < n; i++) w[i] = value;
 }
@@ -108,7 +115,8 @@ void model_free(model *m) {
 
 const float *model_forward(model *m, const float *x, int B, int T, int train) {
     if (!m || !x || B < 1 || B > m->cfg.max_batch || T < 1 || T > m->cfg.max_frames) return NULL;
-    return m->spec->forward(m, x, B, T, train) == 0 ? m->logits : NULL;
+    if (m->spec->forward(m, x, B, T, train)) return NULL;
+    return m->spec->reconstructs ? m->recon : m->logits;
 }
 
 void model_backward(model *m, const float *dlogits, int B, int T) {

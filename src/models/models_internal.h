@@ -27,8 +27,18 @@
  * Fills n values U(-bound, bound) from m->rng. */
 void model_init_torch_default(model *m, float *w, size_t n, int64_t fan_in);
 void model_init_fill(float *w, size_t n, float value);
+/* n values N(0, std^2) from m->rng (Box-Muller), e.g. torchvision's
+ * kaiming_normal_ and timm's trunc_normal_(std=.02), whose +-2 cut-offs are
+ * absolute and so 100 std away. */
+void model_init_normal(model *m, float *w, size_t n, double std);
 
 /* The families, listed by registry.c. */
 extern const model_spec model_spec_cnn3;
+extern const model_spec model_spec_cnn9;
+extern const model_spec model_spec_efficientnet_b2;
+extern const model_spec model_spec_resnet18, model_spec_resnet34;
+extern const model_spec model_spec_vgg16;
+extern const model_spec model_spec_autoencoder;
+extern const model_spec model_spec_vit;
 
 #endif

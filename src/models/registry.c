@@ -6,6 +6,12 @@
 
 static const model_spec *const registry[] = {
     &model_spec_cnn3,
+    &model_spec_cnn9,
+    &model_spec_efficientnet_b2,
+    &model_spec_resnet18, &model_spec_resnet34,
+    &model_spec_vgg16,
+    &model_spec_autoencoder,
+    &model_spec_vit,
 };
 
 #define REGISTRY_N ((int)(sizeof registry / sizeof registry[0]))
