@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+extern const char sermo_default_config[]; /* configs/default.yaml, embedded by CMake */
+
 typedef struct cli_command {
     const char *name;
     const char *help;
@@ -16,13 +18,21 @@ int cli_data(int argc, char **argv);
 int cli_spectrogram(int argc, char **argv);
 int cli_prepare(int argc, char **argv);
 int cli_train(int argc, char **argv);
+/* 1 when Ctrl-C stopped the last cli_train (its run can be resumed). */
+int cli_train_interrupted(void);
 int cli_eval(int argc, char **argv);
 int cli_predict(int argc, char **argv);
+int cli_models(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_pipeline(int argc, char **argv);
 
 /* 1 when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 /* "sermo: <msg>" on stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message of the last cli_error ("" before any), for callers that keep
+ * going past a failure and report it later (sermo pipeline). */
+const char *cli_last_error(void);
 
 /* Named options of one command: a flag sets *on, an option stores *value. */
 typedef struct cli_flag {
@@ -32,16 +42,27 @@ typedef struct cli_flag {
 } cli_flag;
 
 #define CLI_MAX_POSITIONAL 64
+#define CLI_MAX_OVERRIDES 256
 typedef struct cli_args {
-    sermo_config *config; /* built-in defaults < --config FILE < key=value */
+    /* configs/default.yaml < the model's defaults (model_spec.defaults) <
+     * --config FILE < key=value, so a user setting always wins */
+    sermo_config *config;
     const char *positional[CLI_MAX_POSITIONAL];
     int n_positional;
+    /* The user's layers, kept to build the settings again for another model. */
+    const char *config_path;
+    const char *overrides[CLI_MAX_OVERRIDES]; /* "key=value", command-line order */
+    int n_overrides;
 } cli_args;
 
 /* Parses argv[1..]; flags ends with a {NULL} entry. Returns non-zero after
  * printing the error. */
 int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out);
 void cli_args_free(cli_args *args);
+/* The layered settings of args as they would be for model `name` (its
+ * defaults, model.name set; NULL name: the model the layers name). NULL
+ * after printing the error. */
+sermo_config *cli_config_for_model(const cli_args *args, const char *name);
 /* Audio and feature params from the config, with one shared sample rate. */
 int cli_audio_features(const sermo_config *config, sermo_audio_params *ap, sermo_feature_params *fp);
 /* The corpus at path (comma-separated for several) with data.* settings. */
@@ -61,6 +82,28 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
 int cli_write_curves(const char *dir);
 /* Applies the key=value arguments of argv to config again (after a base was loaded). */
 int cli_apply_overrides(sermo_config *config, int argc, char **argv);
+
+/* What a model sees under a config: feature rows (the F of its input),
+ * train.threads and train.frames. Non-zero after printing the error. */
+typedef struct cli_model_input {
+    int32_t rows, threads, frames;
+} cli_model_input;
+int cli_model_input_from_config(const sermo_config *config, cli_model_input *in);
+/* A randomly initialised model of the registry (seed 1, 8 classes) for input
+ * (max_batch, 1, rows, max_frames): what `sermo models` counts and `sermo
+ * bench` times. NULL with err set. */
+struct model *cli_model_create(const char *name, const cli_model_input *in, int32_t max_batch, int32_t max_frames,
+                               sermo_error *err);
+/* Trainable parameters (BN running statistics are buffers, not counted). */
+int64_t cli_model_n_params(const struct model *m);
+/* "0.39M", "1.2k", "134M". */
+void cli_format_count(int64_t n, char *buf, size_t size);
+
+/* Wall time of `runs` calls of fn(ctx) after `warmup` unmeasured ones: mean
+ * and 95th percentile (nearest rank) in ms. Non-zero when a call fails. */
+typedef int (*cli_timed_fn)(void *ctx);
+int cli_time_calls(cli_timed_fn fn, void *ctx, int warmup, int runs, double *mean_ms, double *p95_ms);
+double cli_now(void); /* monotonic seconds */
 
 /* A progress bar on a terminal, plain periodic lines otherwise (stderr). */
 typedef struct cli_progress {

@@ -18,6 +18,9 @@ static const char *train_usage =
     "data.val_speakers, data.test_speakers, data.folds, data.fold, data.seed; a run\n"
     "that resumes reuses DIR/split.csv), builds or reuses the feature cache, then\n"
     "trains with the model and train.* keys (train.epochs, train.lr, ...).\n"
+    "model.init_from=FILE starts from the matching tensors of a saved model;\n"
+    "train.freeze, train.freeze_blocks and train.slow_blocks fine-tune parts of it;\n"
+    "train.noise_prob, train.gain_db and train.shift_ms augment the training audio.\n"
     "\n"
     "DIR receives config.yaml, split.csv, history.csv (one line per epoch),\n"
     "model.safetensors (the best epoch by validation macro-F1) and\n"
@@ -30,6 +33,8 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
+int cli_train_interrupted(void) { return interrupted != 0; }
+
 typedef struct train_display {
     cli_progress bar;
     int32_t epoch;
@@ -37,7 +42,10 @@ typedef struct train_display {
 
 static int show_progress(const train_progress *p, void *user_data) {
     train_display *d = user_data;
-    if (!p->epoch_done) {
+    if (p->init_from) {
+        printf("init_from: copied %d of %d tensors from %s\n", p->init_copied, p->init_total, p->init_from);
+        fflush(stdout);
+    } else if (!p->epoch_done) {
         if (p->batch == 1 || d->epoch != p->epoch) {
             d->epoch = p->epoch;
             cli_progress_init(&d->bar, "train");
@@ -110,7 +118,7 @@ static int split_params(const sermo_config *config, sermo_split_params *sp) {
 /* After training: the best model on the test split (reports beside it), and
  * the test metrics and split summary written into the model file. */
 static int finish_run(const char *out, const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part,
-                      const sermo_split_params *sp) {
+                      const sermo_split_params *sp, int classifies) {
     int64_t counts[3] = {0, 0, 0};
     for (int64_t i = 0; i < sermo_corpus_size(corpus); i++) counts[part[i]]++;
     char path[1200], summary[256], metrics[512];
@@ -120,7 +128,7 @@ static int finish_run(const char *out, const sermo_corpus *corpus, const sermo_c
     snprintf(metrics, sizeof metrics, "null");
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     sermo_error err;
-    if (counts[SERMO_PART_TEST] > 0) {
+    if (counts[SERMO_PART_TEST] > 0 && classifies) {
         sermo_model *m = sermo_model_load(path, 0, &err);
         if (!m) return cli_error("%s", err.msg);
         sermo_metrics r;
@@ -147,9 +155,11 @@ int cli_train(int argc, char **argv) {
                         {NULL, NULL, NULL}};
     cli_args args;
     if (cli_parse(argc, argv, flags, &args)) return 2;
+    interrupted = 0; /* `sermo pipeline` calls this once per model */
     int rc = 1;
     sermo_corpus *corpus = NULL;
     sermo_cache *cache = NULL;
+    train_waves waves = {0};
     int8_t *part = NULL;
     const char **names = NULL, **keys = NULL, **values = NULL;
     sermo_error err;
@@ -200,6 +210,20 @@ int cli_train(int argc, char **argv) {
 
     if (!(cache = cli_open_cache(corpus, &ap, &fp, cache_dir, opt.threads, NULL, NULL))) goto done;
 
+    /* Waveform augmentation rebuilds the training items from their audio,
+     * decoded once here with the settings the cache was built with. */
+    train_wave_aug aug;
+    if (train_wave_aug_from_options(&aug, &opt)) {
+        if (train_waves_load(&waves, corpus, part, SERMO_PART_TRAIN, &ap, opt.threads, &err)) {
+            cli_error("%s", err.msg);
+            goto done;
+        }
+        int64_t clips = 0;
+        for (int64_t i = 0; i < n; i++) clips += waves.pcm[i] != NULL;
+        fprintf(stderr, "training audio: %lld clips, %.1f MiB in memory\n", (long long)clips,
+                (double)waves.bytes / (1024.0 * 1024.0));
+    }
+
     /* The model file carries the audio and feature settings it was trained with. */
     int32_t n_classes = sermo_corpus_n_classes(corpus), n_keys = sermo_config_n_keys(args.config), n_meta = 0;
     names = calloc((size_t)n_classes, sizeof *names);
@@ -219,7 +243,8 @@ int cli_train(int argc, char **argv) {
         values[n_meta++] = sermo_config_get(args.config, k);
     }
     train_data data = {.cache = cache, .part = part, .n_classes = n_classes, .class_names = names,
-                       .meta_keys = keys, .meta_values = values, .n_meta = n_meta};
+                       .meta_keys = keys, .meta_values = values, .n_meta = n_meta,
+                       .waves = waves.pcm ? &waves : NULL, .features = &fp};
     train_display display = {.epoch = -1};
     struct sigaction sa = {.sa_handler = on_sigint}, old;
     sigemptyset(&sa.sa_mask);
@@ -231,10 +256,18 @@ int cli_train(int argc, char **argv) {
         cli_error("%s", err.msg);
         goto done;
     }
-    printf("%s: %d epochs%s; best validation macro-F1 %.4f at epoch %d\n", out, res.epochs_run,
+    /* A reconstructing model (the autoencoder) is selected on -validation loss. */
+    int classifies = !model_registry_find(opt.model)->reconstructs;
+    printf("%s: %d epochs%s; best validation %s %.4f at epoch %d\n", out, res.epochs_run,
            res.stopped_early ? " (early stop)" : res.interrupted ? " (interrupted; --resume continues)" : "",
-           res.best_macro_f1, res.best_epoch + 1);
-    if (cli_write_curves(out) || finish_run(out, corpus, cache, part, &sp)) goto done;
+           classifies ? "macro-F1" : "reconstruction MSE", classifies ? res.best_macro_f1 : -res.best_macro_f1,
+           res.best_epoch + 1);
+    if (cli_write_curves(out) || finish_run(out, corpus, cache, part, &sp, classifies)) goto done;
+    if (!classifies) {
+        printf("  model:      %s/model.safetensors (an encoder for model.init_from=...)\n", out);
+        rc = 0;
+        goto done;
+    }
     printf("  model:      %s/model.safetensors\n  history:    %s/history.csv (training_curves.png)\n"
            "  checkpoint: %s/checkpoint.safetensors\n  split:      %s/split.csv\n"
            "  test:       %s/classification_report.txt, metrics.json, confusion_matrix.png\n",
@@ -246,6 +279,7 @@ done:
     free(keys);
     free(values);
     free(part);
+    train_waves_free(&waves);
     sermo_cache_close(cache);
     sermo_corpus_free(corpus);
     cli_args_free(&args);

@@ -2,10 +2,10 @@
  * table, `--config FILE`, `key=value` config overrides, and positionals. */
 #include "cli.h"
 
+#include "models/model.h"
+
 #include <ctype.h>
 #include <string.h>
-
-extern const char sermo_default_config[]; /* configs/default.yaml, embedded by CMake */
 
 /* "train.lr=3e-4": a dotted identifier before '=' (a path never starts so). */
 static int is_override(const char *arg) {
@@ -31,25 +31,85 @@ static int set_override(sermo_config *config, const char *arg) {
     return 0;
 }
 
-static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
+/* The user's layers: --config FILE, then the key=value arguments in order. */
+static int config_load_user(sermo_config *config, const cli_args *a) {
     sermo_error err;
-    out->config = sermo_config_init();
-    if (!out->config) return cli_error("out of memory");
-    if (sermo_config_load_yaml_string(out->config, sermo_default_config, "default config", &err))
-        return cli_error("%s", err.msg);
-    const char *config_path = NULL;
-    /* The config file loads first so command-line overrides win wherever they appear. */
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--config")) config_path = argv[i + 1];
-    if (config_path && sermo_config_load_yaml(out->config, config_path, &err))
-        return cli_error("%s", err.msg);
+    if (a->config_path && sermo_config_load_yaml(config, a->config_path, &err)) return cli_error("%s", err.msg);
+    for (int i = 0; i < a->n_overrides; i++)
+        if (set_override(config, a->overrides[i])) return 1;
+    return 0;
+}
+
+/* A model's recommended settings (model_defaults; 0 keeps the global one). */
+static void config_set_model_defaults(sermo_config *config, const model_spec *spec) {
+    const model_defaults *d = &spec->defaults;
+    const struct {
+        const char *key;
+        double value;
+    } fields[] = {{"train.batch_size", d->batch_size}, {"train.epochs", d->epochs},
+                  {"train.patience", d->patience},     {"features.n_mels", d->n_mels},
+                  {"features.hop_length", d->hop_length}, {"train.lr", d->lr},
+                  {"train.frames", d->frames}};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        if (fields[i].value == 0) continue;
+        char v[32];
+        snprintf(v, sizeof v, "%g", fields[i].value); /* 3e-4f prints 0.0003, not its float noise */
+        (void)sermo_config_set(config, fields[i].key, v); /* a key default.yaml has: cannot fail */
+    }
+}
+
+/* default.yaml < the model's defaults (spec may be NULL) < the user's layers. */
+static sermo_config *config_build(const cli_args *a, const model_spec *spec) {
+    sermo_error err;
+    sermo_config *config = sermo_config_init();
+    if (!config) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    if (sermo_config_load_yaml_string(config, sermo_default_config, "default config", &err)) {
+        cli_error("%s", err.msg);
+    } else {
+        if (spec) config_set_model_defaults(config, spec);
+        if (!config_load_user(config, a)) return config;
+    }
+    sermo_config_free(config);
+    return NULL;
+}
+
+sermo_config *cli_config_for_model(const cli_args *a, const char *name) {
+    if (name) {
+        const model_spec *spec = model_registry_find(name);
+        if (!spec) {
+            cli_error("model: unknown model '%s' (`sermo models` lists them)", name);
+            return NULL;
+        }
+        sermo_config *config = config_build(a, spec);
+        if (config && sermo_config_set(config, "model.name", name)) {
+            sermo_config_free(config);
+            return NULL;
+        }
+        return config;
+    }
+    /* The model is only known once every layer is read (the user may name it
+     * in the file or on the command line), and its defaults go under those
+     * layers: read them once to learn the name, then build again. */
+    sermo_config *probe = config_build(a, NULL);
+    if (!probe) return NULL;
+    const char *chosen = sermo_config_get(probe, "model.name");
+    if (!chosen) chosen = sermo_config_get(probe, "model");
+    const model_spec *spec = model_registry_find(chosen);
+    if (!spec) return probe; /* no defaults to add; train names the unknown model */
+    sermo_config_free(probe);
+    return config_build(a, spec);
+}
+
+static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--config")) {
-            i++;
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
+            if (i + 1 >= argc) return cli_error("%s: option --config needs a value", argv[0]);
+            out->config_path = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
             const cli_flag *f = flags;
             while (f && f->name && strcmp(f->name, a)) f++;
             if (!f || !f->name) return cli_error("%s: unknown option '%s' (see --help)", argv[0], a);
@@ -60,14 +120,18 @@ static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
                 *f->value = argv[++i];
             }
         } else if (is_override(a)) {
-            if (set_override(out->config, a)) return 1;
+            if (out->n_overrides == CLI_MAX_OVERRIDES) return cli_error("%s: too many key=value settings", argv[0]);
+            out->overrides[out->n_overrides++] = a;
         } else {
             if (out->n_positional == CLI_MAX_POSITIONAL)
                 return cli_error("%s: too many arguments", argv[0]);
             out->positional[out->n_positional++] = a;
         }
     }
-    return 0;
+    /* The settings layer after the whole line is read, so --config and
+     * key=value may come in any order and overrides always win. */
+    out->config = cli_config_for_model(out, NULL);
+    return out->config ? 0 : 1;
 }
 
 int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {

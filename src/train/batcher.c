@@ -1,5 +1,6 @@
 /* batcher.c: fixed-length, normalised batches over one part of the feature
- * cache, and the normalisation statistics of the training part. */
+ * cache (or, for waveform augmentation, of features rebuilt from PCM:
+ * waves.c), and the normalisation statistics of the training part. */
 #include "train/train.h"
 
 #include <math.h>
@@ -63,7 +64,13 @@ sermo_status train_batcher_init(train_batcher *b, const sermo_cache *cache, cons
 
 void train_batcher_free(train_batcher *b) {
     free(b->order);
+    sermo_features_free(b->feat);
+    free(b->pcm);
+    free(b->feats);
     b->order = NULL;
+    b->feat = NULL;
+    b->pcm = b->feats = NULL;
+    b->waves = NULL;
 }
 
 static int cmp_index(const void *a, const void *b) {
@@ -101,6 +108,11 @@ int train_batcher_next(train_batcher *b, sermo_rng *rng, int B, float *x, int32_
     for (; k < B && b->pos < b->n; k++, b->pos++) {
         int64_t item = b->order[b->pos], n = 0;
         const float *v = sermo_cache_item(b->cache, item, &n); /* (F, n) */
+        if (b->waves) {
+            if (train_wave_features(b->waves, item, &b->aug, b->feat, rng, b->pcm, b->feats, &n, &b->err))
+                return -1;
+            v = b->feats;
+        }
         int64_t start = 0;
         if (n > T) start = b->train ? (int64_t)sermo_rng_below(rng, (uint64_t)(n - T + 1)) : (n - T) / 2;
         train_window(x + (size_t)k * F * T, v, n, F, T, start, b->mean, b->std);

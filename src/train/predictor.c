@@ -62,20 +62,26 @@ static sermo_status load_labels(sermo_model *m, const sermo_st_file *f, sermo_er
     return st;
 }
 
-/* Audio and feature settings from the "config.audio.*" / "config.features.*" metadata. */
-static sermo_status load_settings(sermo_model *m, const sermo_st_file *f, sermo_error *err) {
+/* Audio, feature and model-family settings from the "config.audio.*",
+ * "config.features.*" and "config.model.*" metadata into m and *net (a file
+ * without config.model.* keys, as older ones, keeps every family default). */
+static sermo_status load_settings(sermo_model *m, const sermo_st_file *f, model_config *net, sermo_error *err) {
     sermo_config *c = sermo_config_init();
     if (!c) return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", sermo_st_name(f));
     sermo_status st = SERMO_OK;
     for (int32_t i = 0; st == SERMO_OK && i < sermo_st_n_meta(f); i++) {
         const char *value, *key = sermo_st_meta_at(f, i, &value);
-        if (!strncmp(key, "config.audio.", 13) || !strncmp(key, "config.features.", 16))
+        if (!strncmp(key, "config.audio.", 13) || !strncmp(key, "config.features.", 16) ||
+            !strncmp(key, "config.model.", 13))
             st = sermo_config_set(c, key + 7, value);
     }
+    if (st != SERMO_OK) st = sermo_fail(err, st, "cannot store its config metadata");
     sermo_audio_default_params(&m->audio);
     sermo_feature_default_params(&m->feat_params);
     if (st == SERMO_OK) st = sermo_config_audio_params(c, &m->audio, err);
     if (st == SERMO_OK) st = sermo_config_feature_params(c, &m->feat_params, err);
+    /* The same parser as training's, so the file rebuilds the model it was trained as. */
+    if (st == SERMO_OK) st = train_model_options_from_config(c, net, NULL, 0, err);
     sermo_config_free(c);
     if (st != SERMO_OK) return sermo_fail_prefix(err, st, sermo_st_name(f));
     m->feat_params.sample_rate = m->audio.sample_rate;
@@ -133,13 +139,24 @@ sermo_model *sermo_model_load(const char *path, int32_t threads, sermo_error *er
                         format ? format : "none", MODEL_FORMAT);
     if (st == SERMO_OK && (!name || !model_registry_find(name)))
         st = sermo_fail(err, SERMO_ERR_UNSUPPORTED, "%s: unknown model '%s'", path, name ? name : "none");
+    if (st == SERMO_OK && model_registry_find(name)->reconstructs)
+        st = sermo_fail(err, SERMO_ERR_UNSUPPORTED,
+                        "%s: model '%s' reconstructs spectrograms and does not classify; start a classifier "
+                        "from it with model.init_from=%s",
+                        path, name, path);
     if (st == SERMO_OK) st = meta_int(f, "n_bins", 1, 4096, &m->n_bins, err);
     if (st == SERMO_OK) st = meta_int(f, "frames", 1, 1 << 20, &m->frames, err);
     if (st == SERMO_OK) st = load_labels(m, f, err);
-    if (st == SERMO_OK) st = load_settings(m, f, err);
+    model_config cfg = {0};
+    if (st == SERMO_OK) st = load_settings(m, f, &cfg, err);
     if (st == SERMO_OK) {
-        model_config cfg = {.n_classes = m->n_classes, .in_channels = 1, .n_bins = m->n_bins,
-                            .max_frames = m->frames, .max_batch = 1, .threads = threads, .dropout = 0};
+        cfg.n_classes = m->n_classes;
+        cfg.in_channels = 1;
+        cfg.n_bins = m->n_bins;
+        cfg.max_frames = m->frames;
+        cfg.max_batch = 1;
+        cfg.threads = threads;
+        cfg.dropout = 0;
         if (!(m->net = model_create(name, &cfg, 0, err))) st = err ? err->status : SERMO_ERR_INVALID;
     }
     if (st == SERMO_OK) st = load_table(f, &m->net->params, err);
@@ -175,6 +192,8 @@ void sermo_model_free(sermo_model *m) {
     sermo_features_free(m->feat);
     free(m);
 }
+
+const model *train_predictor_net(const sermo_model *m) { return m->net; }
 
 int32_t sermo_model_n_classes(const sermo_model *m) { return m->n_classes; }
 

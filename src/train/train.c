@@ -1,6 +1,7 @@
 /* train.c: the training loop. Per epoch: train with AdamW at the epoch's
- * scheduled learning rate (train.loss: label-smoothed, optionally class-weighted
- * cross-entropy or focal loss; gradient clipping),
+ * scheduled learning rate times each parameter group's multiplier (groups.c;
+ * train.loss: label-smoothed, optionally class-weighted cross-entropy or
+ * focal loss; gradient clipping),
  * validate (plain cross-entropy, accuracy, macro-F1), save the model when
  * val macro-F1 improves, append to history.csv, write the checkpoint.
  *
@@ -128,12 +129,17 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
         if (!logits)
             return sermo_fail(err, SERMO_ERR_INVALID, "train: model %s rejected a batch of %d x %d frames",
                               opt->model, k, T);
-        float loss = opt->mixup_alpha > 0
-                         ? train_mixup_loss(w->dlogits, logits, w->labels, w->perm, lam, k, L, opt->label_smoothing)
-                         : train_loss_forward(w->dlogits, &loss_fn, logits, w->labels, k, L);
-        if (opt->mixup_alpha <= 0)
+        float loss;
+        if (m->spec->reconstructs) /* logits is the reconstruction; the input is its target */
+            loss = model_recon_loss(w->dlogits, logits, w->x, (size_t)k * F * T);
+        else if (opt->mixup_alpha > 0)
+            loss = train_mixup_loss(w->dlogits, logits, w->labels, w->perm, lam, k, L, opt->label_smoothing);
+        else
+            loss = train_loss_forward(w->dlogits, &loss_fn, logits, w->labels, k, L);
+        if (opt->mixup_alpha <= 0 && !m->spec->reconstructs)
             for (int i = 0; i < k; i++) ok += train_argmax(logits + (size_t)i * L, L) == w->labels[i];
         model_backward(m, w->dlogits, k, T);
+        train_groups_zero_frozen(&m->params);
         if (opt->clip_norm > 0) train_clip_grad_norm(m->params.grad, m->params.total, opt->clip_norm);
         sermo_status st = nn_adamw_step(adamw, &m->params, err);
         if (st) return st;
@@ -146,6 +152,10 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
                                 .loss = loss, .accuracy = (float)ok / (float)k, .lr = r->lr};
             if (progress(&p, user_data)) *stop = 1;
         }
+    }
+    if (k < 0) {
+        if (err) *err = tb->err;
+        return tb->err.status;
     }
     r->train_loss = (float)(loss_sum / (double)seen);
     r->train_acc = (float)((double)correct / (double)seen);
@@ -163,6 +173,11 @@ static sermo_status validate(const train_options *opt, model *m, train_batcher *
     while ((k = train_batcher_next(vb, NULL, opt->batch_size, w->x, w->labels)) > 0) {
         const float *logits = model_forward(m, w->x, k, opt->frames, 0);
         if (!logits) return sermo_fail(err, SERMO_ERR_INVALID, "validate: model %s rejected a batch", opt->model);
+        if (m->spec->reconstructs) {
+            loss_sum += (double)model_recon_loss(NULL, logits, w->x, (size_t)k * m->cfg.n_bins * opt->frames) * k;
+            seen += k;
+            continue;
+        }
         loss_sum += (double)nn_cross_entropy_forward(NULL, logits, w->labels, k, L, 0.0f) * k;
         for (int i = 0; i < k; i++) {
             w->pred[seen + i] = train_argmax(logits + (size_t)i * L, L);
@@ -171,6 +186,13 @@ static sermo_status validate(const train_options *opt, model *m, train_batcher *
         seen += k;
     }
     r->val_loss = (float)(loss_sum / (double)seen);
+    if (m->spec->reconstructs) {
+        /* No classes: the model is selected (and stops early) on the lowest
+         * validation loss, kept in the macro-F1 column as -loss. */
+        r->val_acc = 0.0f;
+        r->val_macro_f1 = -r->val_loss;
+        return SERMO_OK;
+    }
     train_metrics(w->pred, w->truth, seen, L, &r->val_acc, &r->val_macro_f1);
     return SERMO_OK;
 }
@@ -192,6 +214,20 @@ static sermo_status check_options(const train_options *opt, const train_data *da
     if (opt->class_weights == TRAIN_WEIGHTS_LIST && opt->n_class_weights != data->n_classes)
         return sermo_fail(err, SERMO_ERR_INVALID, "train.class_weights: %d weights given for %d classes",
                           opt->n_class_weights, data->n_classes);
+    const model_spec *spec = model_registry_find(opt->model);
+    if (spec && spec->reconstructs && (opt->mixup_alpha > 0 || opt->specaugment))
+        return sermo_fail(err, SERMO_ERR_INVALID,
+                          "model %s reconstructs its input: train.mixup_alpha and train.specaugment do not apply",
+                          opt->model);
+    if (opt->resume && opt->init_from[0])
+        return sermo_fail(err, SERMO_ERR_INVALID,
+                          "model.init_from (%s) and resuming cannot be combined: the checkpoint already holds the "
+                          "weights; resume without model.init_from", opt->init_from);
+    train_wave_aug aug;
+    if (train_wave_aug_from_options(&aug, opt) && (!data->waves || !data->features))
+        return sermo_fail(err, SERMO_ERR_INVALID,
+                          "train.noise_prob / gain_db / shift_ms: waveform augmentation needs the training audio "
+                          "(train_data.waves and .features)");
     return SERMO_OK;
 }
 
@@ -247,7 +283,10 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     w.std = sermo_alloc(sizeof(float) * (size_t)F, err, "train");
     w.x = sermo_alloc(sizeof(float) * (size_t)B * F * T, err, "train batch");
     w.labels = sermo_alloc(sizeof(int32_t) * (size_t)B, err, "train");
-    w.dlogits = sermo_alloc(sizeof(float) * (size_t)B * L, err, "train");
+    /* dlogits, or d(recon) (B, 1, F, T) for a reconstructing model. */
+    const model_spec *spec = model_registry_find(opt->model);
+    size_t per_item = spec && spec->reconstructs ? (size_t)F * T : (size_t)L;
+    w.dlogits = sermo_alloc(sizeof(float) * (size_t)B * per_item, err, "train");
     w.perm = sermo_alloc(sizeof(int64_t) * (size_t)B, err, "train");
     w.mix_tmp = sermo_alloc(sizeof(float) * (size_t)F * T, err, "train");
     if (!w.mean || !w.std || !w.x || !w.labels || !w.dlogits || !w.perm || !w.mix_tmp) {
@@ -259,6 +298,10 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         (st = train_batcher_init(&tb, cache, data->part, SERMO_PART_TRAIN, T, w.mean, w.std, 1, err)) ||
         (st = train_batcher_init(&vb, cache, data->part, SERMO_PART_VAL, T, w.mean, w.std, 0, err)))
         goto done;
+    train_wave_aug aug;
+    if (train_wave_aug_from_options(&aug, opt) &&
+        (st = train_batcher_use_waves(&tb, data->waves, &aug, data->features, err)))
+        goto done;
     w.pred = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
     w.truth = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
     if (!w.pred || !w.truth) {
@@ -266,21 +309,27 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         goto done;
     }
 
-    model_config cfg = {.n_classes = L, .in_channels = 1, .n_bins = F, .max_frames = T, .max_batch = B,
-                        .threads = opt->threads, .dropout = opt->dropout};
+    model_config cfg = opt->net; /* the model.* family options */
+    cfg.n_classes = L;
+    cfg.in_channels = 1;
+    cfg.n_bins = F;
+    cfg.max_frames = T;
+    cfg.max_batch = B;
+    cfg.threads = opt->threads;
+    cfg.dropout = opt->dropout;
     m = model_create(opt->model, &cfg, opt->seed, err);
     if (!m) {
         st = err ? err->status : SERMO_ERR_INVALID;
         goto done;
     }
     nn_adamw adamw;
-    nn_adamw_init(&adamw, opt->lr, opt->weight_decay);
-    for (int32_t i = 0; i < m->params.n; i++)
-        while (m->params.entries[i].group >= adamw.n_groups)
-            if (nn_adamw_add_group(&adamw, opt->lr, opt->weight_decay) < 0) {
-                st = sermo_fail(err, SERMO_ERR_INVALID, "train: too many parameter groups");
-                goto done;
-            }
+    if ((st = train_groups_init(opt, m, &adamw, err))) goto done;
+    if (opt->init_from[0]) {
+        if ((st = train_init_from(m, opt->init_from, &result->init_copied, &result->init_total, err))) goto done;
+        train_progress p = {.epochs = opt->epochs, .init_from = opt->init_from, .init_copied = result->init_copied,
+                            .init_total = result->init_total};
+        if (progress) progress(&p, user_data);
+    }
 
     train_state state;
     state.next_epoch = 0;
@@ -298,8 +347,9 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     int stop = 0;
     for (int32_t epoch = state.next_epoch; epoch < opt->epochs && !result->stopped_early && !stop; epoch++) {
         double start = now_seconds();
-        train_epoch_result r = {.epoch = epoch, .lr = (float)train_schedule_lr(&sched, epoch)};
-        for (int32_t g = 0; g < adamw.n_groups; g++) adamw.groups[g].lr = r.lr;
+        double lr = train_schedule_lr(&sched, epoch);
+        train_epoch_result r = {.epoch = epoch, .lr = (float)lr};
+        train_groups_set_lr(opt, &adamw, lr);
         if ((st = train_epoch(opt, m, &adamw, &tb, &state, &w, &r, &stop, progress, user_data, err)) ||
             (st = validate(opt, m, &vb, &w, &r, err)))
             goto done;

@@ -131,6 +131,38 @@ int32_t train_argmax(const float *logits, int32_t L);
 sermo_status train_norm_stats(const sermo_cache *cache, const int8_t *part, int8_t which, float *mean,
                               float *std, sermo_error *err);
 
+/* Waveform augmentation settings (train.noise_prob, noise_snr_min/max,
+ * gain_db, shift_ms); every field 0 but the SNRs is off. */
+typedef struct train_wave_aug {
+    float noise_prob;             /* train_wave_add_noise's p */
+    float snr_min_db, snr_max_db; /* its SNR range */
+    float gain_db;                /* train_wave_gain in [-gain_db, gain_db) */
+    float shift_ms;               /* train_wave_shift by up to round(shift_ms * rate / 1000)
+                                     samples, zeros shifted in (not circular) */
+} train_wave_aug;
+
+typedef struct train_options train_options;
+/* The train.* augmentation keys of opt; 1 when any augmentation is on. */
+int train_wave_aug_from_options(train_wave_aug *aug, const train_options *opt);
+
+/* The processed PCM (decode -> resample -> trim -> fixed duration: exactly
+ * what the feature cache was computed from, sermo_audio_load_file with the
+ * same sermo_audio_params) of some cache items, held in memory so each clip
+ * is decoded once, not once per epoch. */
+typedef struct train_waves {
+    int64_t n_items;     /* cache items */
+    float **pcm;         /* (n_items) each (n[i]) samples; NULL for items not loaded */
+    int64_t *n;          /* (n_items) */
+    int32_t sample_rate;
+    size_t bytes;        /* PCM held, for reporting */
+} train_waves;
+
+/* Loads the items of corpus (= cache index order) with part[i] == which,
+ * threads at once (0: all cores). */
+sermo_status train_waves_load(train_waves *w, const sermo_corpus *corpus, const int8_t *part, int8_t which,
+                              const sermo_audio_params *ap, int32_t threads, sermo_error *err);
+void train_waves_free(train_waves *w);
+
 /* Batches of a fixed T frames over the items of one part. Each item is
  * normalised with (v - mean) / std, then
  *   longer than T:  training crops a random window (offset uniform in
@@ -149,6 +181,13 @@ typedef struct train_batcher {
     int64_t *order; /* (n) cache indices, in this epoch's order */
     int64_t pos;    /* next position in order */
     const float *mean, *std; /* (F), borrowed */
+    /* Waveform path (train_batcher_use_waves): items are rebuilt from PCM. */
+    const train_waves *waves; /* borrowed; NULL: cached features */
+    train_wave_aug aug;
+    sermo_features *feat;  /* the cache's feature plan */
+    float *pcm;            /* (max samples) scratch */
+    float *feats;          /* (F, max frames) scratch */
+    sermo_error err;       /* why train_batcher_next returned -1 */
 } train_batcher;
 
 sermo_status train_batcher_init(train_batcher *b, const sermo_cache *cache, const int8_t *part, int8_t which,
@@ -157,7 +196,8 @@ void train_batcher_free(train_batcher *b);
 /* Starts an epoch: shuffles (training) from rng, rewinds. */
 void train_batcher_epoch(train_batcher *b, sermo_rng *rng);
 /* Fills up to B items: x (B, 1, F, T), labels (B). Crops draw from rng.
- * Returns the batch size, 0 at the end of the epoch. */
+ * Returns the batch size, 0 at the end of the epoch, -1 when the waveform
+ * path failed (b->err says why). */
 int train_batcher_next(train_batcher *b, sermo_rng *rng, int B, float *x, int32_t *labels);
 /* One normalised window: out (F, T) from v (F, n) starting at frame start;
  * frames past the item's end are 0 (the mean after normalisation). */
@@ -165,6 +205,65 @@ void train_window(float *out, const float *v, int64_t n, int32_t F, int32_t T, i
                   const float *std);
 /* Batches per epoch for batch size B. */
 int64_t train_batcher_n_batches(const train_batcher *b, int B);
+/* Switches a training batcher to the waveform path: each item is rebuilt
+ * from w's PCM, augmented by aug, turned into features with fp (the
+ * cache's settings, so n_bins and frame counts match the cache's), then
+ * normalised and cropped as before. Per item the draws from the rng are, in
+ * this order: train_wave_add_noise (when noise_prob > 0: u, then the SNR and
+ * the noise when u < p), train_wave_gain (one, when gain_db > 0),
+ * train_wave_shift (one, when shift_ms > 0), then the crop offset (when the
+ * item is longer than T). With every setting off the features are those of
+ * the cache (to float rounding) and the draws are the cached path's. */
+sermo_status train_batcher_use_waves(train_batcher *b, const train_waves *w, const train_wave_aug *aug,
+                                     const sermo_feature_params *fp, sermo_error *err);
+/* Item i's features from its PCM after aug: out (F, *n_frames), pcm scratch
+ * (w->n[i]) receives the augmented samples. */
+sermo_status train_wave_features(const train_waves *w, int64_t i, const train_wave_aug *aug, sermo_features *feat,
+                                 sermo_rng *rng, float *pcm, float *out, int64_t *n_frames, sermo_error *err);
+
+/* ------------------------------------------------------- parameter groups */
+
+/* The optimizer group of a parameter-table entry: train_groups_init writes
+ * it into the table's group field (STYLE.md item 2), so AdamW, clipping and
+ * checkpoints stay flat loops over the table. */
+typedef enum train_group {
+    TRAIN_GROUP_HEAD = 0, /* lr */
+    TRAIN_GROUP_BACKBONE, /* lr * backbone_lr_mult */
+    TRAIN_GROUP_SLOW,     /* lr * slow_lr_mult */
+    TRAIN_GROUP_FROZEN,   /* lr 0, weight decay 0, gradient zeroed: never changed */
+    TRAIN_GROUP_COUNT
+} train_group;
+
+/* The rule, first match wins, for an entry `name` of block `block` (nn_param.block:
+ * 0 the stem, 1, 2 ... the blocks, -1 the head):
+ *   frozen    name matches a train.freeze prefix, or 0 <= block < freeze_blocks
+ *   slow      freeze_blocks <= block < slow_blocks
+ *   head      block < 0
+ *   backbone  otherwise
+ * So lr x slow_lr_mult / x backbone_lr_mult / x 1 is the three-tier
+ * fine-tuning recipe. A prefix matches the name itself or the name followed
+ * by '.', so "conv1" covers "conv1.weight" but not "conv10.weight". */
+train_group train_group_of(const train_options *opt, const char *name, int32_t block);
+/* Writes every parameter's group (the family's is replaced), checks that
+ * each train.freeze prefix matches a parameter and that some parameter still
+ * trains, and gives adamw TRAIN_GROUP_COUNT groups. A frozen entry with a
+ * zero gradient, lr 0 and decay 0 stays bit for bit (w *= 1, m = v = 0,
+ * w -= 0); BN running statistics are buffers and still move. */
+sermo_status train_groups_init(const train_options *opt, model *m, nn_adamw *adamw, sermo_error *err);
+/* Each group's lr for an epoch: lr (the schedule's) times its multiplier. */
+void train_groups_set_lr(const train_options *opt, nn_adamw *adamw, double lr);
+/* Zeroes the gradients of frozen entries (before clipping, so they do not
+ * count in the norm). */
+void train_groups_zero_frozen(nn_params *p);
+
+/* ---------------------------------------------------------------- init_from */
+
+/* model.init_from: copies every tensor of path (a safetensors file, e.g. a
+ * model.safetensors of sermo train) whose name is a parameter or buffer of
+ * m. A tensor of that name with another shape or dtype is SERMO_ERR_INVALID
+ * naming both shapes; no tensor matching at all is SERMO_ERR_INVALID. Writes
+ * the tensors copied and the tensors in path. */
+sermo_status train_init_from(model *m, const char *path, int32_t *copied, int32_t *total, sermo_error *err);
 
 /* ------------------------------------------------------------------- loop */
 
@@ -176,7 +275,7 @@ typedef enum train_weights_kind {
 } train_weights_kind;
 #define TRAIN_MAX_CLASS_WEIGHTS 256
 
-typedef struct train_options {
+struct train_options {
     char model[64];        /* model: registry name, "cnn3" */
     int32_t epochs;        /* train.epochs: 30 */
     int32_t batch_size;    /* train.batch_size: 32 */
@@ -208,12 +307,43 @@ typedef struct train_options {
     int32_t threads;       /* train.threads: 0 = all cores */
     char out_dir[1024];    /* train.out_dir: "runs/default" */
     int32_t resume;        /* train.resume: 0; 1 continues from out_dir/checkpoint.safetensors */
-} train_options;
+    /* model.*: the family options of model_config (channels, image_size,
+     * batchnorm, size, drop_path, head, head_hidden; zero = the family's
+     * default); train_run fills in the sizes, threads and dropout. */
+    model_config net;
+    char init_from[1024];  /* model.init_from: "" none; a model.safetensors to start from */
+    /* Parameter groups (train_group_of). */
+    char freeze[1024];       /* train.freeze: "" or comma list of parameter-name prefixes */
+    int32_t freeze_blocks;   /* train.freeze_blocks: 0; blocks 0 .. N-1 frozen */
+    int32_t slow_blocks;     /* train.slow_blocks: 0; blocks freeze_blocks .. N-1 at lr * slow_lr_mult */
+    float slow_lr_mult;      /* train.slow_lr_mult: 0.01 */
+    float backbone_lr_mult;  /* train.backbone_lr_mult: 1; other non-head entries */
+    /* Waveform augmentation of the training items (train_wave_aug). */
+    float noise_prob;        /* train.noise_prob: 0 (off) */
+    float noise_snr_min, noise_snr_max; /* train.noise_snr_min 10, train.noise_snr_max 30 (dB) */
+    float gain_db;           /* train.gain_db: 0 (off); gain uniform in [-gain_db, gain_db) dB */
+    float shift_ms;          /* train.shift_ms: 0 (off); shift uniform in +-shift_ms */
+};
 
 void train_options_default(train_options *opt);
 /* Applies "model" (or "model.name") and every "train.*" key on top of *opt;
  * an unknown train.* key or a bad value is SERMO_ERR_INVALID naming the key. */
 sermo_status train_options_from_config(const sermo_config *config, train_options *opt, sermo_error *err);
+
+/* Calls item(s, len, ctx) on each item of a comma list ("a, b ,c"; spaces
+ * around items dropped; item may be NULL). Returns the count (0 for ""), or
+ * -1 at an empty item or when item returns non-zero. */
+int train_list_each(const char *list, int (*item)(const char *s, size_t len, void *ctx), void *ctx);
+
+/* The model.* family keys of config into *net (its other fields untouched)
+ * and model.init_from into init_from (init_size bytes; NULL ignores it).
+ * Shared by train_options_from_config and sermo_model_load, which rebuilds
+ * a model from the "config.model.*" metadata of its file. "" and "default"
+ * leave a key at the family's default; model.name is accepted and left to
+ * the caller. An unknown model.* key or a bad value is SERMO_ERR_INVALID
+ * naming the key. */
+sermo_status train_model_options_from_config(const sermo_config *config, model_config *net, char *init_from,
+                                             size_t init_size, sermo_error *err);
 
 /* One line of history.csv. */
 typedef struct train_epoch_result {
@@ -230,6 +360,11 @@ typedef struct train_progress {
     float loss, accuracy; /* of this batch */
     float lr;
     const train_epoch_result *epoch_done;
+    /* model.init_from: on one call before the first epoch (batch 0,
+     * epoch_done NULL) init_from is the path, with the tensors copied and
+     * the tensors in the file; NULL on every other call. */
+    const char *init_from;
+    int32_t init_copied, init_total;
 } train_progress;
 
 /* Returning non-zero asks the loop to stop after the current epoch (its
@@ -242,6 +377,7 @@ typedef struct train_result {
     float best_macro_f1;
     int stopped_early;    /* patience ran out */
     int interrupted;      /* the callback asked to stop */
+    int32_t init_copied, init_total; /* model.init_from: tensors copied, tensors in the file */
     train_epoch_result last;
 } train_result;
 
@@ -257,6 +393,11 @@ typedef struct train_data {
     /* Extra metadata for the model file (feature settings, config ...); at most TRAIN_META_MAX. */
     const char *const *meta_keys, *const *meta_values;
     int n_meta;
+    /* Waveform augmentation (train.noise_prob, gain_db, shift_ms): the
+     * processed PCM of the training items and the cache's feature settings.
+     * Needed only when one of them is on; validation stays on the cache. */
+    const train_waves *waves;
+    const sermo_feature_params *features;
 } train_data;
 
 /* Trains opt->model; writes out_dir/history.csv, out_dir/model.safetensors
@@ -266,6 +407,9 @@ typedef struct train_data {
  * and resuming gives what an uninterrupted run gives. */
 sermo_status train_run(const train_options *opt, const train_data *data, train_progress_fn progress,
                        void *user_data, train_result *result, sermo_error *err);
+
+/* The network a loaded model file rebuilt (predictor.c), for tests. */
+const model *train_predictor_net(const sermo_model *m);
 
 /* ------------------------------------------------ checkpoint (internal) */
 

@@ -88,4 +88,70 @@ static void tt_remove_dir(const char *dir) {
     if (strncmp(dir, "/tmp/sermo_", 11) == 0 && system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+/* ------------------------------------------------ a small training setup */
+
+#include "train/train.h"
+
+#define TT_MAX_CLIPS 64
+
+/* The synthetic corpus split 3:1 (every 4th clip validates), the data for
+ * train_run and options for a run of a second or so: 4 epochs of batches of
+ * 8 windows of 24 frames, one thread (bit-identical reruns). part and names
+ * live in the struct, so it must stay where tt_setup_init put it. */
+typedef struct tt_setup {
+    sermo_corpus *corpus;
+    sermo_cache *cache;
+    int8_t part[TT_MAX_CLIPS];
+    const char *names[2];
+    train_data data;
+    train_options opt;
+} tt_setup;
+
+/* 0, or -1 after printing why (no cache). */
+static inline int tt_setup_init(tt_setup *s, const char *dir, int n_clips, int n_mels) {
+    memset(s, 0, sizeof *s);
+    if (n_clips > TT_MAX_CLIPS || !(s->cache = tt_make_cache(dir, n_clips, n_mels, &s->corpus))) return -1;
+    for (int i = 0; i < n_clips; i++) s->part[i] = i % 4 == 0 ? SERMO_PART_VAL : SERMO_PART_TRAIN;
+    for (int c = 0; c < 2; c++) s->names[c] = sermo_corpus_class_name(s->corpus, c);
+    s->data = (train_data){.cache = s->cache, .part = s->part, .n_classes = 2, .class_names = s->names};
+    train_options_default(&s->opt);
+    s->opt.epochs = 4;
+    s->opt.batch_size = 8;
+    s->opt.frames = 24;
+    s->opt.lr = 3e-3f;
+    s->opt.warmup_epochs = 1;
+    s->opt.min_lr = 1e-4f;
+    s->opt.threads = 1;
+    s->opt.seed = 5;
+    return 0;
+}
+
+static inline void tt_setup_free(tt_setup *s) {
+    sermo_cache_close(s->cache);
+    sermo_corpus_free(s->corpus);
+}
+
+/* A progress callback that stops the run after its second epoch. */
+static inline int tt_stop_after_two(const train_progress *p, void *user_data) {
+    (void)user_data;
+    return p->epoch_done && p->epoch == 1;
+}
+
+/* 1 when dir_a/name and dir_b/name hold the same bytes. */
+static inline int tt_same_file(const char *dir_a, const char *dir_b, const char *name) {
+    char a[1200], b[1200];
+    snprintf(a, sizeof a, "%s/%s", dir_a, name);
+    snprintf(b, sizeof b, "%s/%s", dir_b, name);
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int x = fgetc(fa), y = fgetc(fb);
+        same = x == y;
+        if (x == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 #endif

@@ -1,0 +1,204 @@
+/* test_waves.c: waveform augmentation in the training pipeline. The PCM
+ * held for the training items gives back the cache's features (through the
+ * batcher, with augmentation off and with no-op settings); an item's
+ * augmentation draws from the rng in the documented order (noise, gain,
+ * shift); real settings change the features; and train_run with them learns,
+ * is deterministic, resumes exactly and refuses to run without the audio. */
+#include "train_test_util.h"
+
+#include "train/train.h"
+
+#define NMEL 16
+#define NCLIP 40
+#define T 24
+#define B 8
+
+static char dir[] = "/tmp/sermo_test_waves_XXXXXX";
+
+/* The settings tt_make_cache builds its cache with. */
+static void settings(sermo_audio_params *ap, sermo_feature_params *fp) {
+    sermo_audio_default_params(ap);
+    sermo_feature_default_params(fp);
+    fp->n_mels = NMEL;
+    fp->kind = SERMO_FEATURE_LOGMEL;
+    fp->log_mode = SERMO_LOG_DB;
+}
+
+/* One epoch of training batches from a batcher (waves NULL: the cache),
+ * concatenated into x (NCLIP * F * T); returns the items seen. */
+static int epoch(const sermo_cache *cache, const int8_t *part, const train_waves *waves, const train_wave_aug *aug,
+                 const sermo_feature_params *fp, const float *mean, const float *std, float *x, uint64_t seed) {
+    train_batcher b;
+    sermo_error err;
+    sermo_rng rng;
+    sermo_rng_seed(&rng, seed);
+    int seen = 0, k;
+    if (train_batcher_init(&b, cache, part, SERMO_PART_TRAIN, T, mean, std, 1, &err) ||
+        (waves && train_batcher_use_waves(&b, waves, aug, fp, &err))) {
+        CHECK(0, "batcher: %s", err.msg);
+        train_batcher_free(&b);
+        return 0;
+    }
+    int32_t labels[B];
+    train_batcher_epoch(&b, &rng);
+    while ((k = train_batcher_next(&b, &rng, B, x + (size_t)seen * NMEL * T, labels)) > 0) seen += k;
+    CHECK(k == 0, "batcher ended cleanly: %s", k < 0 ? b.err.msg : "");
+    train_batcher_free(&b);
+    return seen;
+}
+
+static void test_features(const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part) {
+    sermo_audio_params ap;
+    sermo_feature_params fp;
+    settings(&ap, &fp);
+    train_waves w;
+    sermo_error err;
+    CHECK(train_waves_load(&w, corpus, part, SERMO_PART_TRAIN, &ap, 2, &err) == SERMO_OK, "%s", err.msg);
+    int loaded = 0, right = 1;
+    size_t bytes = 0;
+    for (int i = 0; i < NCLIP; i++) {
+        loaded += w.pcm[i] != NULL;
+        right &= (w.pcm[i] != NULL) == (part[i] == SERMO_PART_TRAIN);
+        bytes += sizeof(float) * (size_t)w.n[i];
+    }
+    CHECK(loaded == 30 && right && w.bytes == bytes && w.sample_rate == 16000, "training PCM only: %d clips, %zu bytes",
+          loaded, w.bytes);
+
+    float mean[NMEL], std[NMEL];
+    train_norm_stats(cache, part, SERMO_PART_TRAIN, mean, std, &err);
+    size_t size = (size_t)NCLIP * NMEL * T;
+    float *cached = calloc(size, sizeof(float)), *from_pcm = calloc(size, sizeof(float));
+    /* Off: the same windows, in the same order, with the same crops. */
+    train_wave_aug off = {0};
+    int n1 = epoch(cache, part, NULL, NULL, NULL, mean, std, cached, 9);
+    int n2 = epoch(cache, part, &w, &off, &fp, mean, std, from_pcm, 9);
+    CHECK(n1 == 30 && n2 == 30, "%d and %d items", n1, n2);
+    CHECK(check_close("pcm path, augmentation off = cache", from_pcm, cached, (long)n1 * NMEL * T, 1e-5, 1e-5) == 0,
+          "features rebuilt from the held PCM");
+    /* No-op settings: noise at 150 dB SNR, +-1e-4 dB, a shift under half a sample. */
+    train_wave_aug noop = {.noise_prob = 1, .snr_min_db = 150, .snr_max_db = 150, .gain_db = 1e-4f, .shift_ms = 0.01f};
+    epoch(cache, part, &w, &noop, &fp, mean, std, from_pcm, 9);
+    /* The crops differ from the cached path's (the augmentation drew first), so
+     * compare each item's whole features instead. */
+    sermo_features *feat = sermo_features_init(&fp, &err);
+    float *pcm = malloc(sizeof(float) * 16000 * 2), *out = malloc(sizeof(float) * NMEL * 400);
+    sermo_rng rng;
+    sermo_rng_seed(&rng, 3);
+    long bad = 0;
+    for (int i = 0; i < NCLIP; i++) {
+        if (part[i] != SERMO_PART_TRAIN) continue;
+        int64_t n = 0, frames = 0;
+        const float *v = sermo_cache_item(cache, i, &n);
+        CHECK(train_wave_features(&w, i, &noop, feat, &rng, pcm, out, &frames, &err) == SERMO_OK && frames == n,
+              "item %d: %lld frames, cache %lld: %s", i, (long long)frames, (long long)n, err.msg);
+        bad += check_close("no-op augmentation = cache (dB)", out, v, (long)(NMEL * n), 2e-3, 1e-4);
+    }
+    CHECK(bad == 0, "no-op augmentation leaves the cached features");
+
+    /* The documented order: noise, gain, shift from one rng, then features. */
+    train_wave_aug on = {.noise_prob = 1, .snr_min_db = 5, .snr_max_db = 15, .gain_db = 6, .shift_ms = 20};
+    int item = part[1] == SERMO_PART_TRAIN ? 1 : 2;
+    int64_t frames = 0, n = w.n[item];
+    float *replay = malloc(sizeof(float) * (size_t)n), *want = malloc(sizeof(float) * NMEL * 400);
+    sermo_rng r1, r2;
+    sermo_rng_seed(&r1, 77);
+    sermo_rng_seed(&r2, 77);
+    CHECK(train_wave_features(&w, item, &on, feat, &r1, pcm, out, &frames, &err) == SERMO_OK, "%s", err.msg);
+    memcpy(replay, w.pcm[item], sizeof(float) * (size_t)n);
+    float snr = 0;
+    CHECK(train_wave_add_noise(replay, (size_t)n, 1, 5, 15, &r2, &snr) == 1 && snr >= 5 && snr < 15, "noise drawn");
+    float g = train_wave_gain(replay, (size_t)n, -6, 6, &r2);
+    int64_t s = train_wave_shift(replay, (size_t)n, 320, 0, &r2);
+    sermo_features_compute(feat, replay, n, want, &err);
+    CHECK(!memcmp(out, want, sizeof(float) * NMEL * (size_t)frames) && r1.s[0] == r2.s[0] && r1.s[3] == r2.s[3],
+          "augmented features = noise, gain %g dB, shift %lld by hand (same rng state after)", g, (long long)s);
+    int64_t cn = 0;
+    const float *cv = sermo_cache_item(cache, item, &cn);
+    long diff = 0;
+    for (long k = 0; k < (long)NMEL * cn; k++) diff += fabsf(out[k] - cv[k]) > 0.5f;
+    CHECK(diff > NMEL * cn / 4, "real augmentation changes the features (%ld of %lld values by > 0.5 dB)", diff,
+          (long long)(NMEL * cn));
+
+    /* PCM missing for a training item: refused when the batcher is set up. */
+    train_waves val;
+    CHECK(train_waves_load(&val, corpus, part, SERMO_PART_VAL, &ap, 1, &err) == SERMO_OK, "%s", err.msg);
+    train_batcher b;
+    train_batcher_init(&b, cache, part, SERMO_PART_TRAIN, T, mean, std, 1, &err);
+    CHECK(train_batcher_use_waves(&b, &val, &on, &fp, &err) == SERMO_ERR_INVALID && strstr(err.msg, "no PCM"),
+          "missing PCM: %s", err.msg);
+    train_batcher_free(&b);
+    /* Other feature settings than the cache's: refused (rows differ). */
+    sermo_feature_params other = fp;
+    other.n_mels = NMEL * 2;
+    train_batcher_init(&b, cache, part, SERMO_PART_TRAIN, T, mean, std, 1, &err);
+    CHECK(train_batcher_use_waves(&b, &w, &on, &other, &err) == SERMO_ERR_INVALID && strstr(err.msg, "rows"),
+          "other settings: %s", err.msg);
+    train_batcher_free(&b);
+    train_waves_free(&val);
+    train_waves_free(&w);
+    sermo_features_free(feat);
+    free(cached);
+    free(from_pcm);
+    free(pcm);
+    free(out);
+    free(replay);
+    free(want);
+}
+
+static sermo_status run(train_options *opt, const train_data *data, const char *name, int resume,
+                        train_progress_fn fn, train_result *res, sermo_error *err) {
+    snprintf(opt->out_dir, sizeof opt->out_dir, "%s/%s", dir, name);
+    mkdir(opt->out_dir, 0755);
+    opt->resume = resume;
+    return train_run(opt, data, fn, NULL, res, err);
+}
+
+static void test_training(const tt_setup *su) {
+    const sermo_corpus *corpus = su->corpus;
+    const int8_t *part = su->part;
+    sermo_audio_params ap;
+    sermo_feature_params fp;
+    settings(&ap, &fp);
+    train_waves w;
+    sermo_error err;
+    CHECK(train_waves_load(&w, corpus, part, SERMO_PART_TRAIN, &ap, 1, &err) == SERMO_OK, "%s", err.msg);
+    train_options opt = su->opt;
+    train_data data = su->data;
+    opt.noise_prob = 0.5f;
+    opt.gain_db = 6;
+    opt.shift_ms = 20;
+    train_result a, c, plain;
+    CHECK(run(&opt, &data, "none", 0, NULL, &a, &err) == SERMO_ERR_INVALID && strstr(err.msg, "train.noise_prob"),
+          "augmentation without the audio refused: %s", err.msg);
+    data.waves = &w;
+    data.features = &fp;
+    CHECK(run(&opt, &data, "a", 0, NULL, &a, &err) == SERMO_OK, "augmented run: %s", err.msg);
+    CHECK(a.best_macro_f1 >= 0.8f, "augmented run learns: f1 %g", a.best_macro_f1);
+    CHECK(run(&opt, &data, "b", 0, NULL, &c, &err) == SERMO_OK, "%s", err.msg);
+    char ra[600], rb[600], rc[600], rp[600];
+    snprintf(ra, sizeof ra, "%s/a", dir);
+    snprintf(rb, sizeof rb, "%s/b", dir);
+    snprintf(rc, sizeof rc, "%s/c", dir);
+    snprintf(rp, sizeof rp, "%s/plain", dir);
+    CHECK(tt_same_file(ra, rb, "checkpoint.safetensors"), "deterministic");
+    CHECK(run(&opt, &data, "c", 0, tt_stop_after_two, &c, &err) == SERMO_OK && c.epochs_run == 2, "%s", err.msg);
+    CHECK(run(&opt, &data, "c", 1, NULL, &c, &err) == SERMO_OK && c.epochs_run == 4, "%s", err.msg);
+    CHECK(tt_same_file(ra, rc, "checkpoint.safetensors") && tt_same_file(ra, rc, "model.safetensors"),
+          "augmented run resumes exactly");
+    opt.noise_prob = opt.gain_db = opt.shift_ms = 0;
+    CHECK(run(&opt, &data, "plain", 0, NULL, &plain, &err) == SERMO_OK, "%s", err.msg);
+    CHECK(!tt_same_file(ra, rp, "checkpoint.safetensors"), "augmentation changes training");
+    train_waves_free(&w);
+}
+
+int main(void) {
+    if (!mkdtemp(dir)) SKIP("cannot make a temp dir");
+    tt_setup su;
+    CHECK(tt_setup_init(&su, dir, NCLIP, NMEL) == 0, "synthetic corpus and cache");
+    if (!su.cache) return check_report();
+    test_features(su.corpus, su.cache, su.part);
+    test_training(&su);
+    tt_setup_free(&su);
+    tt_remove_dir(dir);
+    return check_report();
+}
