@@ -38,6 +38,7 @@ int cli_train_interrupted(void) { return interrupted != 0; }
 typedef struct train_display {
     cli_progress bar;
     int32_t epoch;
+    int reconstructs; /* the autoencoder: its loss is the MSE, it has no accuracy */
 } train_display;
 
 static int show_progress(const train_progress *p, void *user_data) {
@@ -55,9 +56,14 @@ static int show_progress(const train_progress *p, void *user_data) {
         cli_progress_update(p->batch, p->n_batches, what, &d->bar);
     } else {
         const train_epoch_result *r = p->epoch_done;
-        fprintf(stderr, "epoch %d/%d: lr %.3g train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f (%.1fs)\n",
-                r->epoch + 1, p->epochs, r->lr, r->train_loss, r->train_acc, r->val_loss, r->val_acc,
-                r->val_macro_f1, r->seconds);
+        if (d->reconstructs)
+            fprintf(stderr, "epoch %d/%d: lr %.3g train MSE %.4f | val MSE %.4f (%.1fs)\n", r->epoch + 1, p->epochs,
+                    r->lr, r->train_loss, r->val_loss, r->seconds);
+        else
+            fprintf(stderr,
+                    "epoch %d/%d: lr %.3g train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f (%.1fs)\n",
+                    r->epoch + 1, p->epochs, r->lr, r->train_loss, r->train_acc, r->val_loss, r->val_acc,
+                    r->val_macro_f1, r->seconds);
     }
     return interrupted;
 }
@@ -245,7 +251,9 @@ int cli_train(int argc, char **argv) {
     train_data data = {.cache = cache, .part = part, .n_classes = n_classes, .class_names = names,
                        .meta_keys = keys, .meta_values = values, .n_meta = n_meta,
                        .waves = waves.pcm ? &waves : NULL, .features = &fp};
-    train_display display = {.epoch = -1};
+    /* An unknown name fails in train_run, with the list of known ones. */
+    const model_spec *spec = model_registry_find(opt.model);
+    train_display display = {.epoch = -1, .reconstructs = spec && spec->reconstructs};
     struct sigaction sa = {.sa_handler = on_sigint}, old;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
@@ -257,7 +265,7 @@ int cli_train(int argc, char **argv) {
         goto done;
     }
     /* A reconstructing model (the autoencoder) is selected on -validation loss. */
-    int classifies = !model_registry_find(opt.model)->reconstructs;
+    int classifies = !display.reconstructs;
     printf("%s: %d epochs%s; best validation %s %.4f at epoch %d\n", out, res.epochs_run,
            res.stopped_early ? " (early stop)" : res.interrupted ? " (interrupted; --resume continues)" : "",
            classifies ? "macro-F1" : "reconstruction MSE", classifies ? res.best_macro_f1 : -res.best_macro_f1,
