@@ -33,10 +33,12 @@ void train_options_default(train_options *opt) {
     opt->step_size = 10;
     opt->step_gamma = 0.1f;
     opt->specaugment = 0;
-    opt->freq_masks = 2;
-    opt->freq_mask_param = 8;
-    opt->time_masks = 2;
-    opt->time_mask_param = 30;
+    train_specaug_params spec; /* SpecAugment's defaults live in augment.c */
+    train_specaug_default_params(&spec);
+    opt->freq_masks = spec.n_freq_masks;
+    opt->freq_mask_param = spec.freq_mask_param;
+    opt->time_masks = spec.n_time_masks;
+    opt->time_mask_param = spec.time_mask_param;
     opt->mixup_alpha = 0.0f;
     opt->seed = 42;
     opt->threads = 0;
