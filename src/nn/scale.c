@@ -5,8 +5,30 @@
  * by one thread and each dscale element is a sum over its own plane, so the
  * result does not depend on the team size. */
 #include "nn/nn.h"
+#include "nn/vecmath.h"
 
 #define SCALE_PARALLEL_MIN 65536
+
+/* The row loops both ops share, as NN_VEC_CLONES simd kernels (-O2's
+ * very-cheap cost model would leave them scalar, and baseline x86-64 has
+ * only 4-wide SSE2). Accumulating variants add into dst. */
+NN_VEC_CLONES static void scale_row(float *dst, const float *src, float s, size_t n, int accumulate) {
+    if (accumulate) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) dst[i] += src[i] * s;
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) dst[i] = src[i] * s;
+    }
+}
+
+/* sum a[i] b[i] in double (a 56x56 plane is 3136 terms). */
+NN_VEC_CLONES static double dot_row(const float *a, const float *b, size_t n) {
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++) acc += (double)a[i] * b[i];
+    return acc;
+}
 
 /* torchvision.ops.SqueezeExcitation ends with `scale * input`
  * (https://pytorch.org/vision/stable/generated/torchvision.ops.SqueezeExcitation.html). */
@@ -15,15 +37,11 @@ void nn_channel_scale_forward(float *out, const float *in, const float *scale, i
     // out, in (B, C, HW); scale (B, C)
     size_t planes = (size_t)B * C;
 #pragma omp parallel for schedule(static) if (planes * HW > SCALE_PARALLEL_MIN)
-    for (size_t pl = 0; pl < planes; pl++) {
-        const float *x = in + pl * HW;
-        float *y = out + pl * HW, s = scale[pl];
-        for (int i = 0; i < HW; i++) y[i] = x[i] * s;
-    }
+    for (size_t pl = 0; pl < planes; pl++)
+        scale_row(out + pl * HW, in + pl * HW, scale[pl], (size_t)HW, 0);
 }
 
-/* dinput = dout * scale; dscale = sum over HW of dout * in, summed in double
- * (a 56x56 plane is 3136 terms) with an omp simd reduction so it vectorises. */
+/* dinput += dout * scale; dscale += sum over HW of dout * in (dot_row). */
 void nn_channel_scale_backward(float *dinput, float *dscale, const float *dout, const float *in,
                                const float *scale, int B, int C, int HW) {
     // dinput, dout, in (B, C, HW); dscale, scale (B, C)
@@ -31,17 +49,8 @@ void nn_channel_scale_backward(float *dinput, float *dscale, const float *dout, 
 #pragma omp parallel for schedule(static) if (planes * HW > SCALE_PARALLEL_MIN)
     for (size_t pl = 0; pl < planes; pl++) {
         const float *dy = dout + pl * HW;
-        if (dinput) {
-            float *dx = dinput + pl * HW, s = scale[pl];
-            for (int i = 0; i < HW; i++) dx[i] += dy[i] * s;
-        }
-        if (dscale) {
-            const float *x = in + pl * HW;
-            double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-            for (int i = 0; i < HW; i++) acc += (double)dy[i] * x[i];
-            dscale[pl] += (float)acc;
-        }
+        if (dinput) scale_row(dinput + pl * HW, dy, scale[pl], (size_t)HW, 1);
+        if (dscale) dscale[pl] += (float)dot_row(dy, in + pl * HW, (size_t)HW);
     }
 }
 
@@ -58,19 +67,12 @@ void nn_drop_path_forward(float *out, float *mask, const float *in, int B, size_
     for (int b = 0; b < B; b++)
         mask[b] = identity ? 1.0f : sermo_rng_uniform(rng) >= (double)p ? keep_scale : 0.0f;
 #pragma omp parallel for schedule(static) if ((size_t)B * D > SCALE_PARALLEL_MIN)
-    for (int b = 0; b < B; b++) {
-        const float *x = in + (size_t)b * D;
-        float *y = out + (size_t)b * D, m = mask[b];
-        for (size_t i = 0; i < D; i++) y[i] = x[i] * m;
-    }
+    for (int b = 0; b < B; b++) scale_row(out + (size_t)b * D, in + (size_t)b * D, mask[b], D, 0);
 }
 
 void nn_drop_path_backward(float *dinput, const float *dout, const float *mask, int B, size_t D) {
     // dinput, dout (B, D); mask (B)
 #pragma omp parallel for schedule(static) if ((size_t)B * D > SCALE_PARALLEL_MIN)
-    for (int b = 0; b < B; b++) {
-        const float *dy = dout + (size_t)b * D;
-        float *dx = dinput + (size_t)b * D, m = mask[b];
-        for (size_t i = 0; i < D; i++) dx[i] += dy[i] * m;
-    }
+    for (int b = 0; b < B; b++)
+        scale_row(dinput + (size_t)b * D, dout + (size_t)b * D, mask[b], D, 1);
 }

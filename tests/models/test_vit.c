@@ -28,10 +28,12 @@ static const zoo_tol vit_tol = {.fwd_scale = 1e-4, .fwd_rel = 1e-4, .grad_scale 
 /* vit_tiny_c1 samples three MLP weights whose gradients are ~1e-8 (6 orders
  * below their tensors' largest, the size of AdamW's eps), where float32's
  * rounding of the gradient decides how far m / (sqrt(v) + eps) moves them:
- * up to 1e-4 apart after 3 steps of lr 1e-3. A parameter left out of the
- * update or stepped the wrong way would still be off by ~1e-3. */
+ * up to 2.1e-4 apart after 3 steps of lr 1e-3 (seen with the vectorised
+ * activations in the Debug build; which element it hits is rounding luck).
+ * The bound allows ~3.2e-4; a parameter left out of the update or stepped
+ * the wrong way would still be off by ~1e-3. */
 static const zoo_tol vit_c1_tol = {.fwd_scale = 1e-4, .fwd_rel = 1e-4, .grad_scale = 2e-4,
-                                   .grad_rel = 1e-3, .step_scale = 2e-3, .step_rel = 1e-4,
+                                   .grad_rel = 1e-3, .step_scale = 5e-3, .step_rel = 1e-4,
                                    .stats_rel = 1e-3};
 
 static model_config base_config(int max_batch, int n_bins, int max_frames) {
