@@ -8,6 +8,7 @@
  * Two implementations of one contract: the naive loops below are the oracle
  * (tests) and the fast path is im2col + SGEMM with OpenMP over the batch. */
 #include "nn/nn.h"
+#include "nn/depthwise.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -170,6 +171,7 @@ static size_t conv_weight_size(const nn_conv2d *c) {
 }
 
 size_t nn_conv2d_workspace_size(const nn_conv2d *c, int nthreads) {
+    if (nn_depthwise_supported(c)) return nn_depthwise_workspace_size(c, nthreads);
     if (nthreads < 1) nthreads = 1;
     return (size_t)nthreads * (conv_col_size(c) + conv_weight_size(c));
 }
@@ -192,9 +194,12 @@ static int conv_threads(const nn_conv2d *c, int nthreads) {
 }
 
 /* Fewer samples than threads (batch-1 inference): the threads share each
- * sample instead, im2col split by rows and the GEMM by output columns, with
- * OpenBLAS single-threaded. Letting OpenBLAS's own threads run beside idle
- * OpenMP workers was measured to spend a third of the time spinning. */
+ * sample instead, im2col split by rows and the GEMM by output columns (or by
+ * output channels when there are fewer columns than channels, as in a
+ * ResNet's last stages, where each thread would otherwise pack the whole
+ * weight matrix for a sliver of columns), with OpenBLAS single-threaded.
+ * Letting OpenBLAS's own threads run beside idle OpenMP workers was
+ * measured to spend a third of the time spinning. */
 static void conv_forward_columns(float *out, const float *in, const float *weight, const float *bias,
                                  const nn_conv2d *c, float *col, int nthreads) {
     int Ci = c->C_in / c->groups, Co = c->C_out / c->groups;
@@ -203,8 +208,10 @@ static void conv_forward_columns(float *out, const float *in, const float *weigh
     int old = nn_blas_threads_enter(nthreads);
 #pragma omp parallel num_threads(nthreads)
     {
-        int t = omp_get_thread_num(), chunk = (N + nthreads - 1) / nthreads;
-        int n0 = t * chunk, n1 = n0 + chunk < N ? n0 + chunk : N;
+        int t = omp_get_thread_num(), by_rows = N < Co;
+        int parts = by_rows ? Co : N, chunk = (parts + nthreads - 1) / nthreads;
+        int p0 = t * chunk, p1 = p0 + chunk < parts ? p0 + chunk : parts;
+        int o0 = by_rows ? p0 : 0, o1 = by_rows ? p1 : Co, n0 = by_rows ? 0 : p0, n1 = by_rows ? N : p1;
         for (int b = 0; b < c->B; b++)
             for (int g = 0; g < c->groups; g++) {
                 const float *x = in + ((size_t)b * c->C_in + (size_t)g * Ci) * c->H * c->W;
@@ -216,11 +223,12 @@ static void conv_forward_columns(float *out, const float *in, const float *weigh
                     src = col;
 #pragma omp barrier
                 }
-                if (n1 > n0) {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Co, n1 - n0, K, 1.0f,
-                                weight + (size_t)g * Co * K, K, src + n0, N, 0.0f, y + n0, N);
+                if (p1 > p0) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, o1 - o0, n1 - n0, K, 1.0f,
+                                weight + ((size_t)g * Co + o0) * K, K, src + n0, N, 0.0f,
+                                y + (size_t)o0 * N + n0, N);
                     if (bias)
-                        for (int o = 0; o < Co; o++)
+                        for (int o = o0; o < o1; o++)
                             for (int n = n0; n < n1; n++) y[(size_t)o * N + n] += bias[g * Co + o];
                 }
 #pragma omp barrier /* col is reused by the next sample or group */
@@ -232,6 +240,10 @@ static void conv_forward_columns(float *out, const float *in, const float *weigh
 void nn_conv2d_forward_fast(float *out, const float *in, const float *weight, const float *bias,
                             const nn_conv2d *c, float *workspace, int nthreads) {
     // out (B, C_out, OH, OW), in (B, C_in, H, W), weight (C_out, Ci, KH, KW)
+    if (nn_depthwise_supported(c)) { /* one tiny GEMM per channel: direct kernel instead */
+        nn_depthwise_forward(out, in, weight, bias, c, workspace, nthreads);
+        return;
+    }
     if (nthreads > 1 && c->B < nthreads) {
         conv_forward_columns(out, in, weight, bias, c, workspace, nthreads);
         return;
@@ -277,6 +289,11 @@ void nn_conv2d_backward_fast_mode(float *dinput, float *dweight, float *dbias, c
                                   const float *in, const float *weight, const nn_conv2d *c,
                                   float *workspace, int nthreads, nn_grad_mode dinput_mode) {
     // dinput (B, C_in, H, W), dweight (C_out, Ci, KH, KW), dbias (C_out), dout (B, C_out, OH, OW)
+    if (nn_depthwise_supported(c)) {
+        nn_depthwise_backward(dinput, dweight, dbias, dout, in, weight, c, workspace, nthreads,
+                              dinput_mode);
+        return;
+    }
     int T = conv_threads(c, nthreads);
     int Ci = c->C_in / c->groups, Co = c->C_out / c->groups;
     int K = Ci * c->KH * c->KW, N = c->OH * c->OW;

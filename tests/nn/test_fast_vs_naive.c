@@ -217,6 +217,9 @@ int main(void) {
     check_conv("conv_batch1", &rng, 1, 3, 11, 13, 5, 5, 5, 2, 2, 2, 2, 1, 1, 1);
     check_conv("conv_batch1_g2_d2", &rng, 1, 6, 9, 7, 4, 3, 3, 1, 2, 2, 1, 2, 2, 1); /* threads share one sample */
     check_conv("conv_batch1_1x1", &rng, 1, 5, 7, 9, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+    /* Fewer output columns than channels: the threads split the channels. */
+    check_conv("conv_batch1_rows", &rng, 1, 8, 3, 4, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    check_conv("conv_batch1_rows_g2", &rng, 1, 8, 3, 4, 36, 3, 3, 1, 1, 1, 1, 1, 2, 1);
     check_conv("conv_big", &rng, 3, 16, 20, 31, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1);
     /* edges of the im2col row split: windows wholly in padding, stride > kernel */
     check_conv("conv_edge_s3_d2", &rng, 2, 3, 5, 4, 2, 3, 3, 3, 3, 1, 1, 2, 1, 1);
