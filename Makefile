@@ -14,7 +14,7 @@ JOBS ?= $(shell nproc)
 
 DEBIAN_PACKAGES = build-essential cmake pkg-config libsndfile1-dev libsoxr-dev \
   libfftw3-dev libcairo2-dev libyaml-dev libcjson-dev libcurl4-openssl-dev \
-  libarchive-dev libssl-dev libopenblas-dev fonts-dejavu-core
+  libarchive-dev libssl-dev libopenblas-dev libdnnl-dev fonts-dejavu-core
 # Reference implementations for fixtures and benchmarks only (never run-time).
 REFERENCE_PACKAGES = python3-torch python3-torchaudio python3-torchvision python3-sklearn
 

@@ -281,7 +281,7 @@ static int cnn_forward(model *m, const float *x, int B, int T, int train) {
         cnn_unit *u = &st->units[i];
         const nn_conv2d *c = &u->conv;
         int HW = c->OH * c->OW;
-        nn_conv2d_forward_fast(u->conv_out, u->in, P + u->w, NULL, c, st->workspace, st->threads);
+        nn_conv2d_forward_auto(m->dnnl, u->conv_out, u->in, P + u->w, NULL, c, st->workspace, st->threads);
         if (u->pool_after) /* inference keeps no argmax */
             nn_bn_relu_maxpool2d_forward_fast(u->pooled, train ? u->argmax : NULL, u->mean,
                                               u->rstd, R + u->rmean, R + u->rvar, u->conv_out,
@@ -340,8 +340,8 @@ static void cnn_backward(model *m, const float *dlogits, int B, int T) {
                                          u->conv_out, P + u->bn_w, u->act, B, u->C_out,
                                          c->OH * c->OW, 1, NN_GRAD_OVERWRITE, st->threads);
         SWAP();
-        nn_conv2d_backward_fast_mode(i > 0 ? o : NULL, G + u->w, NULL, g, u->in, P + u->w, c,
-                                     st->workspace, st->threads, NN_GRAD_OVERWRITE);
+        nn_conv2d_backward_auto(m->dnnl, i > 0 ? o : NULL, G + u->w, NULL, g, u->in, P + u->w, c,
+                                st->workspace, st->threads, NN_GRAD_OVERWRITE);
         SWAP();
     }
 #undef SWAP

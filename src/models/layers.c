@@ -138,7 +138,7 @@ void layer_conv_forward(model *m, layer_conv *u, const float *in, int train, flo
     const nn_conv2d *c = &u->conv;
     size_t n = layer_conv_numel(u);
     int HW = c->OH * c->OW;
-    nn_conv2d_forward_fast(u->conv_out, in, P + u->w, u->bias ? P + u->b : NULL, c, workspace,
+    nn_conv2d_forward_auto(m->dnnl, u->conv_out, in, P + u->w, u->bias ? P + u->b : NULL, c, workspace,
                            threads);
     const float *y = u->conv_out; /* what the activation reads */
     if (u->bn) {
@@ -179,8 +179,8 @@ void layer_conv_backward(model *m, const layer_conv *u, float *din, nn_grad_mode
         nn_relu_backward(scratch1, g, u->out, n);
         g = scratch1;
     }
-    nn_conv2d_backward_fast_mode(din, G + u->w, u->bias ? G + u->b : NULL, g, in, P + u->w, c,
-                                 workspace, threads, din_mode);
+    nn_conv2d_backward_auto(m->dnnl, din, G + u->w, u->bias ? G + u->b : NULL, g, in, P + u->w, c,
+                            workspace, threads, din_mode);
 }
 
 /* ------------------------------------------------------------ input adapter */

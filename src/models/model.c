@@ -89,6 +89,13 @@ model *model_create(const char *name, const model_config *cfg, uint64_t seed, se
         model_free(m);
         return NULL;
     }
+    /* Without oneDNN the convolutions take the im2col path: slower, same
+     * results to float rounding. SERMO_ONEDNN=0 asks for that path (to
+     * compare the two, or to match results computed without oneDNN). */
+    const char *use_dnnl = getenv("SERMO_ONEDNN");
+    sermo_error dnnl_err;
+    if (nn_dnnl_available() && !(use_dnnl && !strcmp(use_dnnl, "0")))
+        m->dnnl = nn_dnnl_init(NN_DNNL_LAYOUT_ANY, &dnnl_err);
     if (!m->params.data || !m->buffers.data) { /* a family bug, not a user error */
         sermo_fail(err, SERMO_ERR_INVALID, "model %s: create left its tables unfinalised", name);
         model_free(m);
@@ -109,6 +116,7 @@ void model_free(model *m) {
     if (m->spec && m->spec->destroy) m->spec->destroy(m);
     nn_params_free(&m->params);
     nn_params_free(&m->buffers);
+    nn_dnnl_free(m->dnnl);
     free(m->logits);
     free(m);
 }

@@ -7,6 +7,7 @@
 #ifndef SERMO_MODEL_H
 #define SERMO_MODEL_H
 
+#include "nn/conv_dnnl.h"
 #include "nn/nn.h"
 
 typedef struct model_config {
@@ -86,6 +87,8 @@ struct model {
     float *recon;      /* reconstructing families: (max_batch, C, F, max_frames), theirs */
     sermo_rng rng;     /* dropout masks */
     void *state;       /* the family's layer plan and activations */
+    nn_dnnl *dnnl;     /* oneDNN's conv plans (nn_conv2d_forward_auto), or NULL:
+                          not built in, or SERMO_ONEDNN=0 in the environment */
 };
 
 /* NULL with err set when the name is unknown or the config is invalid.
