@@ -165,7 +165,7 @@ int cli_train(int argc, char **argv) {
     int rc = 1;
     sermo_corpus *corpus = NULL;
     sermo_cache *cache = NULL;
-    train_waves waves = {0};
+    train_waves waves = {.fd = -1};
     int8_t *part = NULL;
     const char **names = NULL, **keys = NULL, **values = NULL;
     sermo_error err;
@@ -217,16 +217,18 @@ int cli_train(int argc, char **argv) {
     if (!(cache = cli_open_cache(corpus, &ap, &fp, cache_dir, opt.threads, NULL, NULL))) goto done;
 
     /* Waveform augmentation rebuilds the training items from their audio,
-     * decoded once here with the settings the cache was built with. */
+     * decoded once here with the settings the cache was built with, into a
+     * temporary file beside the cache (read back one clip at a time). */
     train_wave_aug aug;
     if (train_wave_aug_from_options(&aug, &opt)) {
-        if (train_waves_load(&waves, corpus, part, SERMO_PART_TRAIN, &ap, opt.threads, &err)) {
+        if (train_waves_load(&waves, corpus, part, SERMO_PART_TRAIN, &ap, opt.threads,
+                             cache_dir ? cache_dir : "cache", &err)) {
             cli_error("%s", err.msg);
             goto done;
         }
         int64_t clips = 0;
-        for (int64_t i = 0; i < n; i++) clips += waves.pcm[i] != NULL;
-        fprintf(stderr, "training audio: %lld clips, %.1f MiB in memory\n", (long long)clips,
+        for (int64_t i = 0; i < n; i++) clips += train_waves_has(&waves, i);
+        fprintf(stderr, "training audio: %lld clips, %.1f MiB in a temporary file\n", (long long)clips,
                 (double)waves.bytes / (1024.0 * 1024.0));
     }
 
@@ -250,7 +252,7 @@ int cli_train(int argc, char **argv) {
     }
     train_data data = {.cache = cache, .part = part, .n_classes = n_classes, .class_names = names,
                        .meta_keys = keys, .meta_values = values, .n_meta = n_meta,
-                       .waves = waves.pcm ? &waves : NULL, .features = &fp};
+                       .waves = waves.offset ? &waves : NULL, .features = &fp};
     /* An unknown name fails in train_run, with the list of known ones. */
     const model_spec *spec = model_registry_find(opt.model);
     train_display display = {.epoch = -1, .reconstructs = spec && spec->reconstructs};

@@ -3,6 +3,8 @@
  * metrics.json and confusion_matrix.png; and the training curves. */
 #include "cli.h"
 
+#include "corpus/cache.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +28,12 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
     int32_t *map = map_classes(m, corpus), *truth = malloc(sizeof(int32_t) * (size_t)n);
     float *probs = malloc(sizeof(float) * (size_t)n * (size_t)L);
     const char **names = malloc(sizeof *names * (size_t)L);
+    /* One item at a time, copied out: mapped pages would stay resident. */
+    size_t cap = (size_t)sermo_cache_n_bins(cache) * (size_t)sermo_cache_max_frames(cache);
+    float *x = malloc(sizeof(float) * cap);
     int rc = 1;
     sermo_error err;
-    if (!map || !truth || !probs || !names) {
+    if (!map || !truth || !probs || !names || !x) {
         cli_error("out of memory");
         goto done;
     }
@@ -43,8 +48,8 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
             continue;
         }
         int64_t frames;
-        const float *x = sermo_cache_item(cache, i, &frames);
-        if (sermo_model_predict_features(m, x, frames, probs + (size_t)used * L, &err)) {
+        if (sermo_cache_read_item(cache, i, x, cap, &frames, &err) ||
+            sermo_model_predict_features(m, x, frames, probs + (size_t)used * L, &err)) {
             cli_error("%s: %s", sermo_corpus_item(corpus, i)->path, err.msg);
             goto done;
         }
@@ -83,6 +88,7 @@ done:
     free(truth);
     free(probs);
     free(names);
+    free(x);
     return rc;
 }
 

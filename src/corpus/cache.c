@@ -1,5 +1,8 @@
 /* cache.c: the feature cache, one memory-mapped float32 file per
- * (corpus file list, labels, audio params, feature params).
+ * (corpus file list, labels, audio params, feature params). Training reads
+ * items with sermo_cache_read_item (pread into the caller's buffer) rather
+ * than through the mapping, so a pass over a cache of any size keeps one
+ * item resident, not every page it touched (cache.h).
  *
  * Layout (little-endian, as written by this machine):
  *   header  cache_header                         64 bytes
@@ -7,6 +10,7 @@
  *   data    float32 blocks (n_bins, n_frames_i)  at header.data_offset
  * The file is written to a temporary name and renamed into place, so a
  * killed `sermo prepare` never leaves a cache that looks complete. */
+#include "corpus/cache.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -47,6 +51,9 @@ _Static_assert(sizeof(cache_entry) == 24, "cache entry layout");
 struct sermo_cache {
     void *map;
     size_t size;
+    int fd;             /* kept open for sermo_cache_read_item */
+    char *path;         /* for messages */
+    int64_t max_frames; /* of the longest item */
     const cache_header *header;
     const cache_entry *entries;
     const float *data;
@@ -267,7 +274,7 @@ sermo_status sermo_cache_prepare(const sermo_corpus *corpus, const sermo_audio_p
 }
 
 sermo_cache *sermo_cache_open(const char *path, sermo_error *err) {
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         sermo_fail(err, SERMO_ERR_IO, "%s: %s", path, strerror(errno));
         return NULL;
@@ -280,8 +287,8 @@ sermo_cache *sermo_cache_open(const char *path, sermo_error *err) {
     }
     size_t size = (size_t)st.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
     if (map == MAP_FAILED) {
+        close(fd);
         sermo_fail(err, SERMO_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
         return NULL;
     }
@@ -294,24 +301,33 @@ sermo_cache *sermo_cache_open(const char *path, sermo_error *err) {
              h->n_floats > (size - h->data_offset) / sizeof(float))
         why = "truncated or inconsistent header";
     const cache_entry *e = (const cache_entry *)(h + 1);
-    for (uint64_t i = 0; !why && i < h->n_items; i++)
+    uint64_t max_frames = 0;
+    for (uint64_t i = 0; !why && i < h->n_items; i++) {
         if (e[i].n_frames == 0 || e[i].offset > h->n_floats ||
             e[i].n_frames > (h->n_floats - e[i].offset) / h->n_bins)
             why = "an item lies outside the file";
+        else if (e[i].n_frames > max_frames)
+            max_frames = e[i].n_frames;
+    }
     sermo_cache *c = why ? NULL : calloc(1, sizeof *c);
-    if (!c) {
+    char *name = c ? strdup(path) : NULL;
+    if (!name) {
+        free(c);
         munmap(map, size);
-        sermo_fail(err, why ? SERMO_ERR_FORMAT : SERMO_ERR_NOMEM, "%s: %s", path,
-                   why ? why : "out of memory");
+        close(fd);
+        sermo_fail(err, why ? SERMO_ERR_FORMAT : SERMO_ERR_NOMEM, "%s: %s", path, why ? why : "out of memory");
         return NULL;
     }
-    *c = (sermo_cache){map, size, h, e, (const float *)((const char *)map + h->data_offset)};
+    *c = (sermo_cache){map, size, fd, name, (int64_t)max_frames, h, e,
+                       (const float *)((const char *)map + h->data_offset)};
     return c;
 }
 
 void sermo_cache_close(sermo_cache *cache) {
     if (!cache) return;
     munmap(cache->map, cache->size);
+    close(cache->fd);
+    free(cache->path);
     free(cache);
 }
 
@@ -328,4 +344,36 @@ const float *sermo_cache_item(const sermo_cache *cache, int64_t i, int64_t *n_fr
 int32_t sermo_cache_label(const sermo_cache *cache, int64_t i) {
     if (i < 0 || (uint64_t)i >= cache->header->n_items) return -1;
     return cache->entries[i].label;
+}
+
+int64_t sermo_cache_max_frames(const sermo_cache *cache) { return cache->max_frames; }
+
+sermo_status sermo_cache_read_item(const sermo_cache *cache, int64_t i, float *out, size_t cap, int64_t *n_frames,
+                                   sermo_error *err) {
+    if (i < 0 || (uint64_t)i >= cache->header->n_items)
+        return sermo_fail(err, SERMO_ERR_INVALID, "%s: no item %lld (%llu items)", cache->path, (long long)i,
+                          (unsigned long long)cache->header->n_items);
+    const cache_entry *e = &cache->entries[i];
+    size_t count = (size_t)cache->header->n_bins * (size_t)e->n_frames;
+    if (count > cap)
+        return sermo_fail(err, SERMO_ERR_INVALID, "%s: item %lld holds %zu floats, the buffer %zu", cache->path,
+                          (long long)i, count, cap);
+    /* pread, not the mapping: the bytes go through the page cache (which the
+     * kernel may reclaim) into out, and nothing stays resident in this
+     * process. pread takes no file position, so threads may read at once. */
+    char *p = (char *)out;
+    size_t left = count * sizeof(float);
+    off_t at = (off_t)(cache->header->data_offset + e->offset * sizeof(float));
+    while (left > 0) {
+        ssize_t got = pread(cache->fd, p, left, at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            return sermo_fail(err, SERMO_ERR_IO, "%s: item %lld: %s", cache->path, (long long)i,
+                              got < 0 ? strerror(errno) : "the file ends early (truncated since it was opened?)");
+        p += got;
+        at += got;
+        left -= (size_t)got;
+    }
+    if (n_frames) *n_frames = (int64_t)e->n_frames;
+    return SERMO_OK;
 }

@@ -1,7 +1,11 @@
 /* batcher.c: fixed-length, normalised batches over one part of the feature
  * cache (or, for waveform augmentation, of features rebuilt from PCM:
- * waves.c), and the normalisation statistics of the training part. */
+ * waves.c), and the normalisation statistics of the training part. Both read
+ * the cache one item at a time into a buffer of their own, so memory does not
+ * grow with the corpus (corpus/cache.h). */
 #include "train/train.h"
+
+#include "corpus/cache.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,14 +14,25 @@
 sermo_status train_norm_stats(const sermo_cache *cache, const int8_t *part, int8_t which, float *mean,
                               float *std, sermo_error *err) {
     int32_t F = sermo_cache_n_bins(cache);
+    size_t cap = (size_t)F * (size_t)sermo_cache_max_frames(cache);
     double *sum = calloc((size_t)F * 2, sizeof *sum);
-    if (!sum) return sermo_fail(err, SERMO_ERR_NOMEM, "normalisation statistics: out of memory");
+    float *v = malloc(sizeof(float) * cap); /* (F, n) the item */
+    if (!sum || !v) {
+        free(sum);
+        free(v);
+        return sermo_fail(err, SERMO_ERR_NOMEM, "normalisation statistics: out of memory");
+    }
     double *sq = sum + F;
     int64_t frames = 0;
     for (int64_t i = 0; i < sermo_cache_size(cache); i++) {
         if (part[i] != which) continue;
         int64_t n = 0;
-        const float *v = sermo_cache_item(cache, i, &n); /* (F, n) */
+        sermo_status st = sermo_cache_read_item(cache, i, v, cap, &n, err);
+        if (st) {
+            free(sum);
+            free(v);
+            return st;
+        }
         for (int32_t f = 0; f < F; f++)
             for (int64_t t = 0; t < n; t++) {
                 double x = v[f * n + t];
@@ -26,6 +41,7 @@ sermo_status train_norm_stats(const sermo_cache *cache, const int8_t *part, int8
             }
         frames += n;
     }
+    free(v);
     if (frames == 0) {
         free(sum);
         return sermo_fail(err, SERMO_ERR_EMPTY, "normalisation statistics: no frames in part %d", which);
@@ -49,7 +65,12 @@ sermo_status train_batcher_init(train_batcher *b, const sermo_cache *cache, cons
     if (n == 0) return sermo_fail(err, SERMO_ERR_EMPTY, "split: no %s items",
                                   which == SERMO_PART_TRAIN ? "training" : which == SERMO_PART_VAL ? "validation" : "test");
     b->order = sermo_alloc(sizeof *b->order * (size_t)n, err, "batcher");
-    if (!b->order) return SERMO_ERR_NOMEM;
+    b->item = sermo_alloc(sizeof(float) * (size_t)sermo_cache_n_bins(cache) * (size_t)sermo_cache_max_frames(cache),
+                          err, "batcher");
+    if (!b->order || !b->item) {
+        train_batcher_free(b);
+        return SERMO_ERR_NOMEM;
+    }
     for (int64_t i = 0, k = 0; i < size; i++)
         if (part[i] == which) b->order[k++] = i;
     b->cache = cache;
@@ -64,6 +85,8 @@ sermo_status train_batcher_init(train_batcher *b, const sermo_cache *cache, cons
 
 void train_batcher_free(train_batcher *b) {
     free(b->order);
+    free(b->item);
+    b->item = NULL;
     sermo_features_free(b->feat);
     free(b->pcm);
     free(b->feats);
@@ -107,11 +130,14 @@ int train_batcher_next(train_batcher *b, sermo_rng *rng, int B, float *x, int32_
     int k = 0;
     for (; k < B && b->pos < b->n; k++, b->pos++) {
         int64_t item = b->order[b->pos], n = 0;
-        const float *v = sermo_cache_item(b->cache, item, &n); /* (F, n) */
+        const float *v = b->item; /* (F, n) */
         if (b->waves) {
             if (train_wave_features(b->waves, item, &b->aug, b->feat, rng, b->pcm, b->feats, &n, &b->err))
                 return -1;
             v = b->feats;
+        } else if (sermo_cache_read_item(b->cache, item, b->item,
+                                         (size_t)F * (size_t)sermo_cache_max_frames(b->cache), &n, &b->err)) {
+            return -1;
         }
         int64_t start = 0;
         if (n > T) start = b->train ? (int64_t)sermo_rng_below(rng, (uint64_t)(n - T + 1)) : (n - T) / 2;

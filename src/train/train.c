@@ -4,6 +4,8 @@
  * focal loss; gradient clipping),
  * validate (plain cross-entropy, accuracy, macro-F1), save the model when
  * val macro-F1 improves, append to history.csv, write the checkpoint.
+ * Batches come from train_loader (loader.c): the next one is assembled on a
+ * loader thread while the current one computes.
  *
  * B batch, F feature rows, T frames, L classes. */
 #include "train/train.h"
@@ -69,80 +71,71 @@ static sermo_status history_append(const char *path, const train_epoch_result *r
     return fclose(f) ? sermo_fail(err, SERMO_ERR_IO, "%s: write failed", path) : SERMO_OK;
 }
 
-/* Buffers the loop plans once (STYLE.md item 3). */
+/* Buffers the loop plans once (STYLE.md item 3); the batches themselves
+ * live in the loaders (two each). */
 typedef struct train_work {
     float *mean, *std;      /* (F) */
-    float *x;               /* (B, 1, F, T) */
-    int32_t *labels;        /* (B) */
     float *dlogits;         /* (B, L) */
     float *class_weights;   /* (L), or NULL: train.class_weights none */
-    int64_t *perm;          /* (B) mixup partners */
-    float *mix_tmp;         /* (F * T) mixup scratch */
     int32_t *pred, *truth;  /* (n_val) */
 } train_work;
 
 static void work_free(train_work *w) {
     free(w->mean);
     free(w->std);
-    free(w->x);
-    free(w->labels);
     free(w->dlogits);
     free(w->class_weights);
-    free(w->perm);
-    free(w->mix_tmp);
     free(w->pred);
     free(w->truth);
 }
 
-/* One pass over the training part; fills the train_* fields of r. */
-static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *adamw, train_batcher *tb,
+/* One pass over the training part; fills the train_* fields of r. Every
+ * draw from state->rng (shuffle, crops, waveform augmentation, SpecAugment,
+ * mixup) happens in the loader, in the synchronous loop's order, so resume
+ * stays exact: the stream is the checkpointed one. */
+static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *adamw, train_loader *tl,
                                 train_state *state, train_work *w, train_epoch_result *r, int *stop,
                                 train_progress_fn progress, void *user_data, sermo_error *err) {
-    int32_t L = m->cfg.n_classes, T = opt->frames;
+    int32_t L = m->cfg.n_classes, T = opt->frames, F = m->cfg.n_bins;
     double loss_sum = 0;
-    int64_t correct = 0, seen = 0, batch = 0, n_batches = train_batcher_n_batches(tb, opt->batch_size);
+    int64_t correct = 0, seen = 0, batch = 0, n_batches = train_batcher_n_batches(tl->b, opt->batch_size);
     train_loss loss_fn = {.kind = (train_loss_kind)opt->loss, .label_smoothing = opt->label_smoothing,
                           .focal_gamma = opt->focal_gamma, .class_weights = w->class_weights};
-    train_batcher_epoch(tb, &state->rng);
+    train_loader_start(tl, &state->rng);
+    const train_batch *tb;
     int k;
-    train_specaug_params spec;
-    train_specaug_default_params(&spec);
-    spec.n_freq_masks = opt->freq_masks;
-    spec.freq_mask_param = opt->freq_mask_param;
-    spec.n_time_masks = opt->time_masks;
-    spec.time_mask_param = opt->time_mask_param;
-    int32_t F = m->cfg.n_bins;
-    while ((k = train_batcher_next(tb, &state->rng, opt->batch_size, w->x, w->labels)) > 0) {
-        /* Augmentation draws from the checkpointed stream, so resume stays exact. */
-        if (opt->specaugment) train_specaug(w->x, k, F, T, &spec, &state->rng);
+    while ((k = (tb = train_loader_next(tl))->k) > 0) {
         int64_t ok = 0;
-        float lam = 1.0f;
-        if (opt->mixup_alpha > 0) {
+        if (tb->mixed) {
             /* Accuracy from the clean batch (eval mode changes no state), so the
              * reported training accuracy is not that of blended inputs. */
-            const float *clean = model_forward(m, w->x, k, T, 0);
-            for (int i = 0; clean && i < k; i++) ok += train_argmax(clean + (size_t)i * L, L) == w->labels[i];
-            lam = train_mixup(w->x, w->perm, w->mix_tmp, k, (int64_t)F * T, opt->mixup_alpha, &state->rng);
+            const float *clean = model_forward(m, tb->x, k, T, 0);
+            for (int i = 0; clean && i < k; i++) ok += train_argmax(clean + (size_t)i * L, L) == tb->labels[i];
         }
         nn_params_zero_grad(&m->params);
-        const float *logits = model_forward(m, w->x, k, T, 1);
-        if (!logits)
+        const float *logits = model_forward(m, tb->mixed ? tb->mixed : tb->x, k, T, 1);
+        if (!logits) {
+            train_loader_stop(tl);
             return sermo_fail(err, SERMO_ERR_INVALID, "train: model %s rejected a batch of %d x %d frames",
                               opt->model, k, T);
+        }
         float loss;
         if (m->spec->reconstructs) /* logits is the reconstruction; the input is its target */
-            loss = model_recon_loss(w->dlogits, logits, w->x, (size_t)k * F * T);
-        else if (opt->mixup_alpha > 0)
-            loss = train_mixup_loss(w->dlogits, logits, w->labels, w->perm, lam, k, L, opt->label_smoothing);
+            loss = model_recon_loss(w->dlogits, logits, tb->x, (size_t)k * F * T);
+        else if (tb->mixed)
+            loss = train_mixup_loss(w->dlogits, logits, tb->labels, tb->perm, tb->lam, k, L, opt->label_smoothing);
         else
-            loss = train_loss_forward(w->dlogits, &loss_fn, logits, w->labels, k, L);
-        if (opt->mixup_alpha <= 0 && !m->spec->reconstructs)
-            for (int i = 0; i < k; i++) ok += train_argmax(logits + (size_t)i * L, L) == w->labels[i];
+            loss = train_loss_forward(w->dlogits, &loss_fn, logits, tb->labels, k, L);
+        if (!tb->mixed && !m->spec->reconstructs)
+            for (int i = 0; i < k; i++) ok += train_argmax(logits + (size_t)i * L, L) == tb->labels[i];
         model_backward(m, w->dlogits, k, T);
         train_groups_zero_frozen(&m->params);
         if (opt->clip_norm > 0) train_clip_grad_norm(m->params.grad, m->params.total, opt->clip_norm);
         sermo_status st = nn_adamw_step(adamw, &m->params, err);
-        if (st) return st;
+        if (st) {
+            train_loader_stop(tl);
+            return st;
+        }
         loss_sum += (double)loss * k;
         correct += ok;
         seen += k;
@@ -154,8 +147,8 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
         }
     }
     if (k < 0) {
-        if (err) *err = tb->err;
-        return tb->err.status;
+        if (err) *err = tl->b->err;
+        return tl->b->err.status;
     }
     r->train_loss = (float)(loss_sum / (double)seen);
     r->train_acc = (float)((double)correct / (double)seen);
@@ -163,27 +156,35 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
 }
 
 /* Evaluation-mode pass over the validation part; fills the val_* fields. */
-static sermo_status validate(const train_options *opt, model *m, train_batcher *vb, train_work *w,
+static sermo_status validate(const train_options *opt, model *m, train_loader *vl, train_work *w,
                              train_epoch_result *r, sermo_error *err) {
     int32_t L = m->cfg.n_classes;
     double loss_sum = 0;
     int64_t seen = 0;
-    train_batcher_epoch(vb, NULL);
+    train_loader_start(vl, NULL);
+    const train_batch *vb;
     int k;
-    while ((k = train_batcher_next(vb, NULL, opt->batch_size, w->x, w->labels)) > 0) {
-        const float *logits = model_forward(m, w->x, k, opt->frames, 0);
-        if (!logits) return sermo_fail(err, SERMO_ERR_INVALID, "validate: model %s rejected a batch", opt->model);
+    while ((k = (vb = train_loader_next(vl))->k) > 0) {
+        const float *logits = model_forward(m, vb->x, k, opt->frames, 0);
+        if (!logits) {
+            train_loader_stop(vl);
+            return sermo_fail(err, SERMO_ERR_INVALID, "validate: model %s rejected a batch", opt->model);
+        }
         if (m->spec->reconstructs) {
-            loss_sum += (double)model_recon_loss(NULL, logits, w->x, (size_t)k * m->cfg.n_bins * opt->frames) * k;
+            loss_sum += (double)model_recon_loss(NULL, logits, vb->x, (size_t)k * m->cfg.n_bins * opt->frames) * k;
             seen += k;
             continue;
         }
-        loss_sum += (double)nn_cross_entropy_forward(NULL, logits, w->labels, k, L, 0.0f) * k;
+        loss_sum += (double)nn_cross_entropy_forward(NULL, logits, vb->labels, k, L, 0.0f) * k;
         for (int i = 0; i < k; i++) {
             w->pred[seen + i] = train_argmax(logits + (size_t)i * L, L);
-            w->truth[seen + i] = w->labels[i];
+            w->truth[seen + i] = vb->labels[i];
         }
         seen += k;
+    }
+    if (k < 0) {
+        if (err) *err = vl->b->err;
+        return vl->b->err.status;
     }
     r->val_loss = (float)(loss_sum / (double)seen);
     if (m->spec->reconstructs) {
@@ -272,6 +273,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     int32_t F = sermo_cache_n_bins(cache), T = opt->frames, B = opt->batch_size, L = data->n_classes;
     train_work w = {0};
     train_batcher tb = {0}, vb = {0};
+    train_loader tl = {0}, vl = {0};
     model *m = NULL;
     char history[1100], model_path[1100], ckpt_path[1100];
     join(history, sizeof history, opt->out_dir, "history.csv");
@@ -281,15 +283,11 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
 
     w.mean = sermo_alloc(sizeof(float) * (size_t)F, err, "train");
     w.std = sermo_alloc(sizeof(float) * (size_t)F, err, "train");
-    w.x = sermo_alloc(sizeof(float) * (size_t)B * F * T, err, "train batch");
-    w.labels = sermo_alloc(sizeof(int32_t) * (size_t)B, err, "train");
     /* dlogits, or d(recon) (B, 1, F, T) for a reconstructing model. */
     const model_spec *spec = model_registry_find(opt->model);
     size_t per_item = spec && spec->reconstructs ? (size_t)F * T : (size_t)L;
     w.dlogits = sermo_alloc(sizeof(float) * (size_t)B * per_item, err, "train");
-    w.perm = sermo_alloc(sizeof(int64_t) * (size_t)B, err, "train");
-    w.mix_tmp = sermo_alloc(sizeof(float) * (size_t)F * T, err, "train");
-    if (!w.mean || !w.std || !w.x || !w.labels || !w.dlogits || !w.perm || !w.mix_tmp) {
+    if (!w.mean || !w.std || !w.dlogits) {
         st = SERMO_ERR_NOMEM;
         goto done;
     }
@@ -301,6 +299,9 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     train_wave_aug aug;
     if (train_wave_aug_from_options(&aug, opt) &&
         (st = train_batcher_use_waves(&tb, data->waves, &aug, data->features, err)))
+        goto done;
+    if ((st = train_loader_init(&tl, &tb, B, opt, !opt->sync_batches, err)) ||
+        (st = train_loader_init(&vl, &vb, B, NULL, !opt->sync_batches, err)))
         goto done;
     w.pred = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
     w.truth = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
@@ -350,8 +351,8 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         double lr = train_schedule_lr(&sched, epoch);
         train_epoch_result r = {.epoch = epoch, .lr = (float)lr};
         train_groups_set_lr(opt, &adamw, lr);
-        if ((st = train_epoch(opt, m, &adamw, &tb, &state, &w, &r, &stop, progress, user_data, err)) ||
-            (st = validate(opt, m, &vb, &w, &r, err)))
+        if ((st = train_epoch(opt, m, &adamw, &tl, &state, &w, &r, &stop, progress, user_data, err)) ||
+            (st = validate(opt, m, &vl, &w, &r, err)))
             goto done;
         if (train_early_stop_update(&state.es, epoch, r.val_macro_f1) &&
             (st = train_save_model(model_path, m, opt, data, w.mean, w.std, epoch, r.val_macro_f1, err)))
@@ -375,6 +376,8 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     result->best_macro_f1 = state.es.best;
 done:
     model_free(m);
+    train_loader_free(&tl);
+    train_loader_free(&vl);
     train_batcher_free(&tb);
     train_batcher_free(&vb);
     work_free(&w);

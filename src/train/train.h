@@ -11,6 +11,7 @@
 
 #include "models/model.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -127,7 +128,8 @@ int32_t train_argmax(const float *logits, int32_t L);
 /* ----------------------------------------------------------------- batcher */
 
 /* Per-bin mean and standard deviation (population) over every frame of the
- * items whose part[i] == which; std below 1e-5 becomes 1. mean, std: (F). */
+ * items whose part[i] == which; std below 1e-5 becomes 1. mean, std: (F).
+ * Reads one item at a time into a buffer of its own (sermo_cache_read_item). */
 sermo_status train_norm_stats(const sermo_cache *cache, const int8_t *part, int8_t which, float *mean,
                               float *std, sermo_error *err);
 
@@ -147,20 +149,30 @@ int train_wave_aug_from_options(train_wave_aug *aug, const train_options *opt);
 
 /* The processed PCM (decode -> resample -> trim -> fixed duration: exactly
  * what the feature cache was computed from, sermo_audio_load_file with the
- * same sermo_audio_params) of some cache items, held in memory so each clip
- * is decoded once, not once per epoch. */
+ * same sermo_audio_params) of some cache items, decoded once, not once per
+ * epoch, into an unlinked temporary file that items are read back from
+ * (pread), so the process holds one clip at a time however large the
+ * corpus: in memory, RAVDESS's training audio alone was about 200 MB. */
 typedef struct train_waves {
     int64_t n_items;     /* cache items */
-    float **pcm;         /* (n_items) each (n[i]) samples; NULL for items not loaded */
-    int64_t *n;          /* (n_items) */
+    int64_t *offset;     /* (n_items) first sample in the file; -1 for items not loaded */
+    int64_t *n;          /* (n_items) samples; 0 for items not loaded */
+    int64_t max_n;       /* the longest item's samples */
+    int fd;              /* the temporary file, float32 samples; -1 when none */
     int32_t sample_rate;
-    size_t bytes;        /* PCM held, for reporting */
+    size_t bytes;        /* PCM stored, for reporting */
 } train_waves;
 
 /* Loads the items of corpus (= cache index order) with part[i] == which,
- * threads at once (0: all cores). */
+ * threads at once (0: all cores), into a temporary file in dir (NULL:
+ * $TMPDIR, else /tmp), removed from the folder at once so nothing is left
+ * behind. Decodes in chunks: memory holds one chunk of clips at a time. */
 sermo_status train_waves_load(train_waves *w, const sermo_corpus *corpus, const int8_t *part, int8_t which,
-                              const sermo_audio_params *ap, int32_t threads, sermo_error *err);
+                              const sermo_audio_params *ap, int32_t threads, const char *dir, sermo_error *err);
+/* 1 when item i was loaded. */
+int train_waves_has(const train_waves *w, int64_t i);
+/* Reads item i's w->n[i] samples into pcm. */
+sermo_status train_waves_read(const train_waves *w, int64_t i, float *pcm, sermo_error *err);
 void train_waves_free(train_waves *w);
 
 /* Batches of a fixed T frames over the items of one part. Each item is
@@ -181,6 +193,7 @@ typedef struct train_batcher {
     int64_t *order; /* (n) cache indices, in this epoch's order */
     int64_t pos;    /* next position in order */
     const float *mean, *std; /* (F), borrowed */
+    float *item;    /* (F, cache max frames): the item read from the cache */
     /* Waveform path (train_batcher_use_waves): items are rebuilt from PCM. */
     const train_waves *waves; /* borrowed; NULL: cached features */
     train_wave_aug aug;
@@ -196,8 +209,9 @@ void train_batcher_free(train_batcher *b);
 /* Starts an epoch: shuffles (training) from rng, rewinds. */
 void train_batcher_epoch(train_batcher *b, sermo_rng *rng);
 /* Fills up to B items: x (B, 1, F, T), labels (B). Crops draw from rng.
- * Returns the batch size, 0 at the end of the epoch, -1 when the waveform
- * path failed (b->err says why). */
+ * Items are read from the cache with sermo_cache_read_item (no mapped pages
+ * stay resident). Returns the batch size, 0 at the end of the epoch, -1 when
+ * reading or the waveform path failed (b->err says why). */
 int train_batcher_next(train_batcher *b, sermo_rng *rng, int B, float *x, int32_t *labels);
 /* One normalised window: out (F, T) from v (F, n) starting at frame start;
  * frames past the item's end are 0 (the mean after normalisation). */
@@ -217,7 +231,7 @@ int64_t train_batcher_n_batches(const train_batcher *b, int B);
 sermo_status train_batcher_use_waves(train_batcher *b, const train_waves *w, const train_wave_aug *aug,
                                      const sermo_feature_params *fp, sermo_error *err);
 /* Item i's features from its PCM after aug: out (F, *n_frames), pcm scratch
- * (w->n[i]) receives the augmented samples. */
+ * (w->n[i], at most w->max_n) receives the augmented samples. */
 sermo_status train_wave_features(const train_waves *w, int64_t i, const train_wave_aug *aug, sermo_features *feat,
                                  sermo_rng *rng, float *pcm, float *out, int64_t *n_frames, sermo_error *err);
 
@@ -323,6 +337,9 @@ struct train_options {
     float noise_snr_min, noise_snr_max; /* train.noise_snr_min 10, train.noise_snr_max 30 (dB) */
     float gain_db;           /* train.gain_db: 0 (off); gain uniform in [-gain_db, gain_db) dB */
     float shift_ms;          /* train.shift_ms: 0 (off); shift uniform in +-shift_ms */
+    /* Not a config key: 1 assembles every batch on the training thread
+     * (no loader thread), for comparisons; the results are the same. */
+    int32_t sync_batches;
 };
 
 void train_options_default(train_options *opt);
@@ -527,5 +544,58 @@ float train_wave_gain(float *pcm, size_t n, float lo_db, float hi_db, sermo_rng 
  * draw): out[i] = in[i - s], positive s delaying the signal. circular: the
  * index wraps mod n; else the samples shifted in are 0. Returns s. */
 int64_t train_wave_shift(float *pcm, size_t n, int64_t max_shift, int circular, sermo_rng *rng);
+
+/* ------------------------------------------------------------------ loader */
+
+/* One assembled training (or validation) batch: everything that draws from
+ * the data rng is done, so the step only computes. */
+typedef struct train_batch {
+    int k;           /* items: 0 at the end of the epoch, -1 on failure (the batcher's err says why) */
+    float *x;        /* (B, 1, F, T): normalised windows, SpecAugment applied when on */
+    float *mixed;    /* (B, 1, F, T): x after mixup; NULL when mixup is off */
+    int32_t *labels; /* (B) */
+    int64_t *perm;   /* (B) mixup partners */
+    float lam;       /* mixup weight: 1 when off */
+} train_batch;
+
+/* Double-buffered batch assembly. While the caller computes on the batch
+ * train_loader_next returned, a loader thread (pthreads) fills the other
+ * buffer with the next one: reading and cropping items, or rebuilding them
+ * from the audio (train_batcher_use_waves, the expensive case), then
+ * SpecAugment and mixup. Every draw from the rng happens in the loader, in
+ * the order the synchronous loop made them (per batch: the batcher's, then
+ * SpecAugment's, then mixup's), and only the loader touches the rng and the
+ * batcher between train_loader_start and the batch with k <= 0, so batches
+ * never depend on timing and threaded == 0 gives the same bytes. A loader
+ * never reads past the epoch: the rng a checkpoint saves is the epoch's end. */
+typedef struct train_loader {
+    train_batcher *b;
+    sermo_rng *rng;       /* the epoch's; NULL for evaluation */
+    int B, threaded;
+    int specaug;          /* apply train_specaug with spec */
+    train_specaug_params spec;
+    float mixup_alpha;    /* > 0: fill mixed with train_mixup */
+    float *mix_tmp;       /* (F * T) mixup scratch */
+    train_batch batches[2];
+    int filling;          /* the buffer the job in flight fills */
+    int in_flight;        /* a job has started and not been waited for */
+    int thread_live;      /* the job runs on thread (else it already ran inline) */
+    pthread_t thread;
+} train_loader;
+
+/* Buffers for batches of B from b; opt gives the training augmentation
+ * (train.specaugment, train.mixup_alpha) or is NULL (evaluation: none).
+ * threaded 0 assembles each batch inline when train_loader_next is called. */
+sermo_status train_loader_init(train_loader *l, train_batcher *b, int B, const train_options *opt, int threaded,
+                               sermo_error *err);
+void train_loader_free(train_loader *l);
+/* Starts an epoch: train_batcher_epoch(b, rng), then the first batch. */
+void train_loader_start(train_loader *l, sermo_rng *rng);
+/* Waits for the batch in flight, starts the next one into the other buffer
+ * (unless this one ended the epoch), returns the ready one: valid until the
+ * next call. */
+const train_batch *train_loader_next(train_loader *l);
+/* Waits for the job in flight, if any: before leaving an epoch early. */
+void train_loader_stop(train_loader *l);
 
 #endif

@@ -1,14 +1,19 @@
 /* waves.c: waveform augmentation in the training pipeline. The processed
- * PCM of the training items is decoded once into memory; each epoch every
+ * PCM of the training items is decoded once into a temporary file (read back
+ * one clip at a time, so memory does not grow with the corpus); each epoch every
  * training item is augmented (noise, gain, shift: augment.c) and turned into
  * features with the cache's own settings, then normalised and cropped as the
  * cached path does (batcher.c). */
 #include "train/train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define WAVES_CHUNK 64 /* clips decoded in parallel, then written in order */
 
 int train_wave_aug_from_options(train_wave_aug *aug, const train_options *opt) {
     *aug = (train_wave_aug){.noise_prob = opt->noise_prob, .snr_min_db = opt->noise_snr_min,
@@ -17,49 +22,120 @@ int train_wave_aug_from_options(train_wave_aug *aug, const train_options *opt) {
 }
 
 void train_waves_free(train_waves *w) {
-    for (int64_t i = 0; w->pcm && i < w->n_items; i++) free(w->pcm[i]);
-    free(w->pcm);
+    if (w->fd >= 0 && w->offset) close(w->fd);
+    free(w->offset);
     free(w->n);
     memset(w, 0, sizeof *w);
+    w->fd = -1;
+}
+
+int train_waves_has(const train_waves *w, int64_t i) { return i >= 0 && i < w->n_items && w->offset[i] >= 0; }
+
+/* An unlinked file in dir: gone from the folder at once, freed by the kernel
+ * at close or exit, so a killed run leaves nothing behind. */
+static int open_temp(const char *dir, sermo_error *err) {
+    if (!dir) dir = getenv("TMPDIR");
+    if (!dir || !dir[0]) dir = "/tmp";
+    char path[4096];
+    int len = snprintf(path, sizeof path, "%s/sermo-audio-XXXXXX", dir);
+    if (len < 0 || (size_t)len >= sizeof path) {
+        sermo_fail(err, SERMO_ERR_INVALID, "%s: folder name too long for the training audio", dir);
+        return -1;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        sermo_fail(err, SERMO_ERR_IO, "%s: cannot create the training audio file: %s", path, strerror(errno));
+        return -1;
+    }
+    unlink(path);
+    return fd;
+}
+
+static sermo_status write_at(int fd, const float *x, size_t n, int64_t at, sermo_error *err) {
+    const char *p = (const char *)x;
+    size_t left = n * sizeof(float);
+    off_t off = (off_t)at * (off_t)sizeof(float);
+    while (left > 0) {
+        ssize_t put = pwrite(fd, p, left, off);
+        if (put < 0 && errno == EINTR) continue;
+        if (put < 0)
+            return sermo_fail(err, SERMO_ERR_IO, "training audio: cannot write the temporary file: %s",
+                              strerror(errno));
+        p += put;
+        off += put;
+        left -= (size_t)put;
+    }
+    return SERMO_OK;
+}
+
+sermo_status train_waves_read(const train_waves *w, int64_t i, float *pcm, sermo_error *err) {
+    if (!train_waves_has(w, i))
+        return sermo_fail(err, SERMO_ERR_INVALID, "training audio: item %lld was not loaded", (long long)i);
+    char *p = (char *)pcm;
+    size_t left = sizeof(float) * (size_t)w->n[i];
+    off_t off = (off_t)w->offset[i] * (off_t)sizeof(float);
+    while (left > 0) {
+        ssize_t got = pread(w->fd, p, left, off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            return sermo_fail(err, SERMO_ERR_IO, "training audio: item %lld: %s", (long long)i,
+                              got < 0 ? strerror(errno) : "the temporary file ends early");
+        p += got;
+        off += got;
+        left -= (size_t)got;
+    }
+    return SERMO_OK;
 }
 
 sermo_status train_waves_load(train_waves *w, const sermo_corpus *corpus, const int8_t *part, int8_t which,
-                              const sermo_audio_params *ap, int32_t threads, sermo_error *err) {
+                              const sermo_audio_params *ap, int32_t threads, const char *dir, sermo_error *err) {
     memset(w, 0, sizeof *w);
+    w->fd = -1;
     int64_t n = sermo_corpus_size(corpus);
     w->n_items = n;
     w->sample_rate = ap->sample_rate;
-    w->pcm = calloc((size_t)(n ? n : 1), sizeof *w->pcm);
+    w->offset = malloc(sizeof *w->offset * (size_t)(n ? n : 1));
     w->n = calloc((size_t)(n ? n : 1), sizeof *w->n);
-    sermo_status *status = calloc((size_t)(n ? n : 1), sizeof *status);
-    sermo_error *errs = calloc((size_t)(n ? n : 1), sizeof *errs);
-    if (!w->pcm || !w->n || !status || !errs) {
-        free(status);
-        free(errs);
-        train_waves_free(w);
-        return sermo_fail(err, SERMO_ERR_NOMEM, "training audio: out of memory for %lld items", (long long)n);
-    }
-    int nt = threads > 0 ? threads : omp_get_max_threads();
-    /* The same call the cache builder makes (sermo_cache_prepare), so the
-     * samples are those its features came from. */
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
-    for (int64_t i = 0; i < n; i++) {
-        if (part[i] != which) continue;
-        sermo_audio a;
-        status[i] = sermo_audio_load_file(sermo_corpus_item(corpus, i)->path, ap, &a, &errs[i]);
-        if (status[i] == SERMO_OK) {
-            w->pcm[i] = a.samples;
-            w->n[i] = a.n;
-        }
-    }
+    sermo_audio *chunk = calloc(WAVES_CHUNK, sizeof *chunk);
+    sermo_status *status = calloc(WAVES_CHUNK, sizeof *status);
+    sermo_error *errs = calloc(WAVES_CHUNK, sizeof *errs);
     sermo_status st = SERMO_OK;
-    for (int64_t i = 0; i < n; i++) {
-        if (status[i] != SERMO_OK && st == SERMO_OK) {
-            st = status[i];
-            if (err) *err = errs[i];
+    if (!w->offset || !w->n || !chunk || !status || !errs)
+        st = sermo_fail(err, SERMO_ERR_NOMEM, "training audio: out of memory for %lld items", (long long)n);
+    else if ((w->fd = open_temp(dir, err)) < 0)
+        st = err ? err->status : SERMO_ERR_IO;
+    for (int64_t i = 0; st == SERMO_OK && i < n; i++) w->offset[i] = -1;
+    int nt = threads > 0 ? threads : omp_get_max_threads();
+    int64_t at = 0; /* samples written */
+    for (int64_t start = 0; st == SERMO_OK && start < n; start += WAVES_CHUNK) {
+        int64_t len = n - start < WAVES_CHUNK ? n - start : WAVES_CHUNK;
+        /* The same call the cache builder makes (sermo_cache_prepare), so the
+         * samples are those its features came from. */
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int64_t j = 0; j < len; j++) {
+            status[j] = SERMO_OK;
+            chunk[j] = (sermo_audio){0};
+            if (part[start + j] == which)
+                status[j] = sermo_audio_load_file(sermo_corpus_item(corpus, start + j)->path, ap, &chunk[j], &errs[j]);
         }
-        w->bytes += sizeof(float) * (size_t)w->n[i];
+        /* In corpus order, so the file's layout does not depend on the threads. */
+        for (int64_t j = 0; j < len; j++) {
+            if (st == SERMO_OK && status[j] != SERMO_OK) {
+                st = status[j];
+                if (err) *err = errs[j];
+            }
+            if (st == SERMO_OK && chunk[j].samples) {
+                st = write_at(w->fd, chunk[j].samples, (size_t)chunk[j].n, at, err);
+                w->offset[start + j] = at;
+                w->n[start + j] = chunk[j].n;
+                if (chunk[j].n > w->max_n) w->max_n = chunk[j].n;
+                at += chunk[j].n;
+            }
+            sermo_audio_free(&chunk[j]);
+        }
     }
+    w->bytes = sizeof(float) * (size_t)at;
+    free(chunk);
     free(status);
     free(errs);
     if (st) train_waves_free(w);
@@ -68,10 +144,9 @@ sermo_status train_waves_load(train_waves *w, const sermo_corpus *corpus, const 
 
 sermo_status train_wave_features(const train_waves *w, int64_t i, const train_wave_aug *aug, sermo_features *feat,
                                  sermo_rng *rng, float *pcm, float *out, int64_t *n_frames, sermo_error *err) {
-    if (i < 0 || i >= w->n_items || !w->pcm[i])
-        return sermo_fail(err, SERMO_ERR_INVALID, "training audio: item %lld was not loaded", (long long)i);
+    sermo_status st = train_waves_read(w, i, pcm, err);
+    if (st) return st;
     size_t n = (size_t)w->n[i];
-    memcpy(pcm, w->pcm[i], sizeof(float) * n);
     /* Noise, then gain (so the SNR is that of the clip as recorded), then
      * shift; each only when on, so a disabled one draws nothing. */
     if (aug->noise_prob > 0)
@@ -89,7 +164,7 @@ sermo_status train_batcher_use_waves(train_batcher *b, const train_waves *w, con
     int64_t max_n = 1, max_frames = 1;
     for (int64_t k = 0; k < b->n; k++) {
         int64_t i = b->order[k];
-        if (i >= w->n_items || !w->pcm[i])
+        if (!train_waves_has(w, i))
             return sermo_fail(err, SERMO_ERR_INVALID, "training audio: cache item %lld has no PCM", (long long)i);
         if (w->n[i] > max_n) max_n = w->n[i];
     }

@@ -53,12 +53,12 @@ static void test_features(const sermo_corpus *corpus, const sermo_cache *cache, 
     settings(&ap, &fp);
     train_waves w;
     sermo_error err;
-    CHECK(train_waves_load(&w, corpus, part, SERMO_PART_TRAIN, &ap, 2, &err) == SERMO_OK, "%s", err.msg);
+    CHECK(train_waves_load(&w, corpus, part, SERMO_PART_TRAIN, &ap, 2, dir, &err) == SERMO_OK, "%s", err.msg);
     int loaded = 0, right = 1;
     size_t bytes = 0;
     for (int i = 0; i < NCLIP; i++) {
-        loaded += w.pcm[i] != NULL;
-        right &= (w.pcm[i] != NULL) == (part[i] == SERMO_PART_TRAIN);
+        loaded += train_waves_has(&w, i);
+        right &= train_waves_has(&w, i) == (part[i] == SERMO_PART_TRAIN);
         bytes += sizeof(float) * (size_t)w.n[i];
     }
     CHECK(loaded == 30 && right && w.bytes == bytes && w.sample_rate == 16000, "training PCM only: %d clips, %zu bytes",
@@ -104,7 +104,7 @@ static void test_features(const sermo_corpus *corpus, const sermo_cache *cache, 
     sermo_rng_seed(&r1, 77);
     sermo_rng_seed(&r2, 77);
     CHECK(train_wave_features(&w, item, &on, feat, &r1, pcm, out, &frames, &err) == SERMO_OK, "%s", err.msg);
-    memcpy(replay, w.pcm[item], sizeof(float) * (size_t)n);
+    CHECK(train_waves_read(&w, item, replay, &err) == SERMO_OK, "%s", err.msg);
     float snr = 0;
     CHECK(train_wave_add_noise(replay, (size_t)n, 1, 5, 15, &r2, &snr) == 1 && snr >= 5 && snr < 15, "noise drawn");
     float g = train_wave_gain(replay, (size_t)n, -6, 6, &r2);
@@ -121,7 +121,7 @@ static void test_features(const sermo_corpus *corpus, const sermo_cache *cache, 
 
     /* PCM missing for a training item: refused when the batcher is set up. */
     train_waves val;
-    CHECK(train_waves_load(&val, corpus, part, SERMO_PART_VAL, &ap, 1, &err) == SERMO_OK, "%s", err.msg);
+    CHECK(train_waves_load(&val, corpus, part, SERMO_PART_VAL, &ap, 1, dir, &err) == SERMO_OK, "%s", err.msg);
     train_batcher b;
     train_batcher_init(&b, cache, part, SERMO_PART_TRAIN, T, mean, std, 1, &err);
     CHECK(train_batcher_use_waves(&b, &val, &on, &fp, &err) == SERMO_ERR_INVALID && strstr(err.msg, "no PCM"),
@@ -161,7 +161,7 @@ static void test_training(const tt_setup *su) {
     settings(&ap, &fp);
     train_waves w;
     sermo_error err;
-    CHECK(train_waves_load(&w, corpus, part, SERMO_PART_TRAIN, &ap, 1, &err) == SERMO_OK, "%s", err.msg);
+    CHECK(train_waves_load(&w, corpus, part, SERMO_PART_TRAIN, &ap, 1, dir, &err) == SERMO_OK, "%s", err.msg);
     train_options opt = su->opt;
     train_data data = su->data;
     opt.noise_prob = 0.5f;
