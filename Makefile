@@ -46,7 +46,7 @@ demo: setup all
 
 bench: all
 	/usr/bin/python3 bench/frontend.py
-	/usr/bin/python3 bench/cnn3.py --bin $(BUILD)/bench_cnn3
+	/usr/bin/python3 bench/zoo.py --bin $(BUILD)/bench_zoo
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -46,10 +46,14 @@ CLASSES = 8
 def torch_model(name):
     import torch.nn as nn
     import torchvision
-    if name == "cnn3":
-        sys.path.insert(0, HERE)
-        from cnn3 import cnn3
-        return cnn3(), 1
+    if name == "cnn3":  # src/models/cnn.c: 3 x [conv3x3 -> BN -> ReLU -> maxpool 2]
+        layers, c_in = [], 1
+        for c_out in (32, 64, 128):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            c_in = c_out
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3),
+                             nn.Linear(128, CLASSES)), 1
     if name == "resnet18":
         net = torchvision.models.resnet18(num_classes=CLASSES)
         net.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)

@@ -6,6 +6,7 @@
  *   running = (1 - momentum) * running + momentum * batch_stat.
  * Statistics are summed in double: channels can hold many elements. */
 #include "nn/nn.h"
+#include "nn/vecmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -133,7 +134,7 @@ static inline bn_v8f bn_relu(bn_v8f v) {
 
 /* One row x (n): its exact mean in *mean and sum (x - (float)mean)^2 around
  * that rounded centre; 16 float lanes each, lanes added in double. */
-static double bn_row_stats(const float *x, int n, double *mean) {
+NN_VEC_CLONES static double bn_row_stats(const float *x, int n, double *mean) {
     bn_v8f a = {0}, b = {0};
     int i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -181,7 +182,7 @@ void nn_batchnorm_channel_stats(const float *in, int c, int B, int C, int HW, fl
 }
 
 /* y = x * scale + shift [then ReLU] over one row. */
-static void bn_row_affine(float *y, const float *x, int n, float scale, float shift, int relu) {
+NN_VEC_CLONES static void bn_row_affine(float *y, const float *x, int n, float scale, float shift, int relu) {
     bn_v8f vs = scale - (bn_v8f){0}, vb = shift - (bn_v8f){0};
     int i = 0;
     if (relu) {
@@ -219,7 +220,7 @@ void nn_batchnorm2d_forward_fast(float *out, float *mean, float *rstd, float *ru
 
 /* Over one row: dy masked by act > 0 when act is given (the fused ReLU's
  * backward); *sdy += sum dy, *sdyx += sum dy * xhat. */
-static void bn_row_grad_sums(const float *dy, const float *x, const float *act, int n, float mu,
+NN_VEC_CLONES static void bn_row_grad_sums(const float *dy, const float *x, const float *act, int n, float mu,
                              float rs, double *sdy, double *sdyx) {
     bn_v8f vmu = mu - (bn_v8f){0}, vrs = rs - (bn_v8f){0}, zero = {0}, s = {0}, sx = {0};
     int i = 0;
@@ -240,7 +241,7 @@ static void bn_row_grad_sums(const float *dy, const float *x, const float *act, 
 }
 
 /* dx (=|+=) g * (dy - a - xhat * k) over one row, dy masked as above. */
-static void bn_row_dx(float *dx, const float *dy, const float *x, const float *act, int n,
+NN_VEC_CLONES static void bn_row_dx(float *dx, const float *dy, const float *x, const float *act, int n,
                       float mu, float rs, float g, float a, float k, nn_grad_mode mode) {
     bn_v8f vmu = mu - (bn_v8f){0}, vrs = rs - (bn_v8f){0}, vg = g - (bn_v8f){0};
     bn_v8f va = a - (bn_v8f){0}, vk = k - (bn_v8f){0}, zero = {0};

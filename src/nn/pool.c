@@ -3,6 +3,7 @@
  * (https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html,
  *  https://pytorch.org/docs/stable/generated/torch.nn.AvgPool2d.html). */
 #include "nn/nn.h"
+#include "nn/vecmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -135,11 +136,71 @@ static void maxpool_2x2_plane(float *y, int32_t *am, const float *x, const nn_po
     }
 }
 
+/* The reference's scan of one window, clipped to the input. */
+static void maxpool_window(float *y, int32_t *am, const float *x, const nn_pool2d *p, int oy, int ox) {
+    int y0, y1, x0, x1;
+    nn_pool2d_window(p, oy, ox, &y0, &y1, &x0, &x1);
+    float best = -INFINITY;
+    int32_t at = y0 * p->W + x0;
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+            float v = x[iy * p->W + ix];
+            if (v > best || isnan(v)) {
+                best = v;
+                at = iy * p->W + ix;
+            }
+        }
+    *y = best;
+    *am = at;
+}
+
+/* 3x3 stride-2 max-pool with padding 1 (ResNet's stem), 8 outputs at a
+ * time where the window's columns 2 ox - 1 .. 2 ox + 1 and both 16-float
+ * loads stay inside the row: even lanes of the load at 2 ox - 1 are the
+ * left column, its odd lanes the middle one, even lanes of the load at
+ * 2 ox + 1 the right one; the window's rows are clipped as in the reference
+ * and the candidates taken in its row-major order, so ties and NaNs resolve
+ * as there. Other columns run the reference's scan. */
+NN_VEC_CLONES static void maxpool_3x3s2_plane(float *y, int32_t *am, const float *x, const nn_pool2d *p) {
+    const pool_v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1, lane2 = even;
+    int W = p->W;
+    for (int oy = 0; oy < p->OH; oy++) {
+        int y0, y1, x0, x1;
+        nn_pool2d_window(p, oy, 0, &y0, &y1, &x0, &x1);
+        float *yo = y + (size_t)oy * p->OW;
+        int32_t *ao = am + (size_t)oy * p->OW;
+        int ox = 0;
+        if (p->OW > 0) maxpool_window(yo, ao, x, p, oy, ox++);
+        for (; ox + 8 <= p->OW && 2 * ox + 16 < W; ox += 8) {
+            pool_v8f best = {0};
+            pool_v8i at = {0};
+            for (int iy = y0; iy < y1; iy++) {
+                const float *r = x + (size_t)iy * W + 2 * ox - 1;
+                pool_v8f a0 = pool_load(r), a1 = pool_load(r + 8), b0 = pool_load(r + 2), b1 = pool_load(r + 10);
+                pool_v8i base = iy * W + 2 * ox - 1 + lane2;
+                pool_v8f left = __builtin_shuffle(a0, a1, even);
+                if (iy == y0) {
+                    best = left;
+                    at = base;
+                } else {
+                    pool_take(&best, &at, left, base);
+                }
+                pool_take(&best, &at, __builtin_shuffle(a0, a1, odd), base + 1);
+                pool_take(&best, &at, __builtin_shuffle(b0, b1, even), base + 2);
+            }
+            memcpy(yo + ox, &best, sizeof best);
+            memcpy(ao + ox, &at, sizeof at);
+        }
+        for (; ox < p->OW; ox++) maxpool_window(yo + ox, ao + ox, x, p, oy, ox);
+    }
+}
+
 void nn_maxpool2d_forward_fast(float *out, int32_t *argmax, const float *in, const nn_pool2d *p,
                                int nthreads) {
     // out, argmax (B, C, OH, OW), in (B, C, H, W)
-    if (p->KH != 2 || p->KW != 2 || p->stride_h != 2 || p->stride_w != 2 || p->pad_h ||
-        p->pad_w) {
+    int k2 = p->KH == 2 && p->KW == 2 && p->stride_h == 2 && p->stride_w == 2 && !p->pad_h && !p->pad_w;
+    int k3 = p->KH == 3 && p->KW == 3 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 1 && p->pad_w == 1;
+    if (!k2 && !k3) {
         nn_maxpool2d_forward(out, argmax, in, p);
         return;
     }
@@ -147,8 +208,10 @@ void nn_maxpool2d_forward_fast(float *out, int32_t *argmax, const float *in, con
     size_t planes = (size_t)p->B * p->C, n_in = (size_t)p->H * p->W,
            n_out = (size_t)p->OH * p->OW;
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (planes * n_in > 65536)
-    for (size_t pl = 0; pl < planes; pl++)
-        maxpool_2x2_plane(out + pl * n_out, argmax + pl * n_out, in + pl * n_in, p);
+    for (size_t pl = 0; pl < planes; pl++) {
+        if (k2) maxpool_2x2_plane(out + pl * n_out, argmax + pl * n_out, in + pl * n_in, p);
+        else maxpool_3x3s2_plane(out + pl * n_out, argmax + pl * n_out, in + pl * n_in, p);
+    }
 }
 
 void nn_maxpool2d_backward_fast(float *dinput, const float *dout, const int32_t *argmax,

@@ -242,5 +242,10 @@ int main(void) {
     check_maxpool("maxpool_2x2_big", &rng, 4, 16, 32, 150, 2, 2, 0);
     check_maxpool("maxpool_2x2_tiny", &rng, 1, 1, 2, 3, 2, 2, 0);
     check_maxpool("maxpool_k3s2p1", &rng, 2, 3, 9, 11, 3, 2, 1);
+    /* Wide enough for the 8-output blocks: even and odd widths, a last
+     * block that must fall back to the scalar scan. */
+    check_maxpool("maxpool_k3s2p1_wide", &rng, 2, 3, 10, 64, 3, 2, 1);
+    check_maxpool("maxpool_k3s2p1_odd", &rng, 1, 2, 7, 53, 3, 2, 1);
+    check_maxpool("maxpool_k3s2p1_edge", &rng, 1, 1, 4, 34, 3, 2, 1);
     return check_report();
 }
