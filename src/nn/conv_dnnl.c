@@ -49,6 +49,10 @@ typedef struct dnnl_plan {
     dnnl_arg d_ddst, d_wei, d_dsrc;         /* backward data */
     dnnl_arg w_src, w_ddst, w_dwei, w_dbias; /* backward weights */
     int ddst_shared; /* both backward primitives read dout in one layout: reorder it once */
+    /* 0 for a single input channel (a spectrogram model's first conv): no
+     * input gradient is ever asked of it, and oneDNN's would pad it to 16
+     * channels (39 MB for cnn3's at batch 32), so none is planned. */
+    int with_data;
     size_t bytes;    /* arena bytes this plan needs */
 } dnnl_plan;
 
@@ -231,9 +235,10 @@ static sermo_status plan_build(nn_dnnl *ctx, dnnl_plan *p, sermo_error *err) {
                                                    dnnl_convolution_direct, &any.src, &any.wei,
                                                    bias, &any.dst, strides, dil, pad, pad),
         "forward descriptor");
-    TRY(dnnl_dilated_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &any.src,
-                                                         &any.wei, &any.dst, strides, dil, pad, pad),
-        "backward-data descriptor");
+    if (p->with_data)
+        TRY(dnnl_dilated_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &any.src,
+                                                             &any.wei, &any.dst, strides, dil, pad, pad),
+            "backward-data descriptor");
     TRY(dnnl_dilated_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct,
                                                             &any.src, &any.wei, bias, &any.dst,
                                                             strides, dil, pad, pad),
@@ -248,7 +253,7 @@ static sermo_status plan_build(nn_dnnl *ctx, dnnl_plan *p, sermo_error *err) {
     if (s == dnnl_success && (s = dnnl_primitive_desc_create(&fpd, &fd, attr, eng, NULL)))
         what = "forward primitive";
     /* The forward descriptor is the hint that keeps the backward layouts consistent with it. */
-    if (s == dnnl_success && (s = dnnl_primitive_desc_create(&dpd, &dd, attr, eng, fpd)))
+    if (s == dnnl_success && p->with_data && (s = dnnl_primitive_desc_create(&dpd, &dd, attr, eng, fpd)))
         what = "backward-data primitive";
     if (s == dnnl_success && (s = dnnl_primitive_desc_create(&wpd, &wd, attr, eng, fpd)))
         what = "backward-weights primitive";
@@ -270,16 +275,18 @@ static sermo_status plan_build(nn_dnnl *ctx, dnnl_plan *p, sermo_error *err) {
     }
     if (s == dnnl_success) {
         what = "backward-data arguments";
-        const dnnl_memory_desc_t *ddst = pd_md(dpd, dnnl_query_diff_dst_md, 0);
-        s = arg_init(&p->d_ddst, &user.dst, ddst, ARG_IN, &bcur, eng);
-        if (s == dnnl_success)
-            s = arg_init(&p->d_wei, &user.wei, pd_md(dpd, dnnl_query_weights_md, 0), ARG_IN, &bcur, eng);
-        if (s == dnnl_success)
-            s = arg_init(&p->d_dsrc, &user.src, pd_md(dpd, dnnl_query_diff_src_md, 0), ARG_OUT_BOTH,
-                         &bcur, eng);
-        if (s == dnnl_success) what = "backward-weights arguments";
         const dnnl_memory_desc_t *wddst = pd_md(wpd, dnnl_query_diff_dst_md, 0);
-        p->ddst_shared = dnnl_memory_desc_equal(ddst, wddst);
+        if (p->with_data) {
+            const dnnl_memory_desc_t *ddst = pd_md(dpd, dnnl_query_diff_dst_md, 0);
+            s = arg_init(&p->d_ddst, &user.dst, ddst, ARG_IN, &bcur, eng);
+            if (s == dnnl_success)
+                s = arg_init(&p->d_wei, &user.wei, pd_md(dpd, dnnl_query_weights_md, 0), ARG_IN, &bcur, eng);
+            if (s == dnnl_success)
+                s = arg_init(&p->d_dsrc, &user.src, pd_md(dpd, dnnl_query_diff_src_md, 0), ARG_OUT_BOTH,
+                             &bcur, eng);
+            p->ddst_shared = dnnl_memory_desc_equal(ddst, wddst);
+        }
+        if (s == dnnl_success) what = "backward-weights arguments";
         if (s == dnnl_success)
             s = arg_init(&p->w_src, &user.src, pd_md(wpd, dnnl_query_src_md, 0), ARG_IN, &bcur, eng);
         if (s == dnnl_success) s = arg_init(&p->w_ddst, &user.dst, wddst, ARG_IN, &bcur, eng);
@@ -291,7 +298,7 @@ static sermo_status plan_build(nn_dnnl *ctx, dnnl_plan *p, sermo_error *err) {
                          ARG_OUT_ACC, &bcur, eng);
         /* The two backward primitives run one after the other: one scratchpad region. */
         size_t dcur = bcur, wcur = bcur;
-        if (s == dnnl_success)
+        if (s == dnnl_success && p->with_data)
             s = prim_init(&p->bwd_data, &p->bwd_data_pad, &p->bwd_pad_offset, dpd, &dcur, eng);
         if (s == dnnl_success)
             s = prim_init(&p->bwd_weights, &p->bwd_weights_pad, &p->bwd_pad_offset, wpd, &wcur, eng);
@@ -329,6 +336,7 @@ static sermo_status plan_get(nn_dnnl *ctx, const nn_conv2d *c, int has_bias, int
     p->c = *c;
     p->nthreads = nthreads;
     p->has_bias = has_bias;
+    p->with_data = c->C_in / c->groups > 1;
     int old = threads_enter(nthreads); /* kernels pick their work split at creation */
     sermo_status st = plan_build(ctx, p, err);
     omp_set_num_threads(old);
@@ -491,6 +499,8 @@ sermo_status nn_conv2d_backward_dnnl(nn_dnnl *ctx, float *dinput, float *dweight
     dnnl_plan *p;
     sermo_status st = plan_get(ctx, c, dbias != NULL, nthreads, &p, err);
     if (st != SERMO_OK) return st;
+    if (dinput && !p->with_data) /* before anything runs: the caller can fall back */
+        return sermo_fail(err, SERMO_ERR_UNSUPPORTED, "conv2d (oneDNN): no input gradient for one input channel");
     int old = threads_enter(nthreads);
     dnnl_status_t s = dnnl_success;
     const char *what = "backward data";

@@ -58,7 +58,10 @@ sermo_status nn_conv2d_forward_dnnl(nn_dnnl *ctx, float *out, const float *in, c
 
 /* dinput (B, C_in, H, W) as dinput_mode, dweight (C_out, Ci, KH, KW) and
  * dbias (C_out) accumulate; any of the three may be NULL. The plan's bias
- * flag is dbias != NULL. */
+ * flag is dbias != NULL. A conv with one input channel per group (a
+ * spectrogram model's first) has no input gradient planned, since oneDNN
+ * would pad it to 16 channels: asking for one returns SERMO_ERR_UNSUPPORTED
+ * before anything is computed. */
 sermo_status nn_conv2d_backward_dnnl(nn_dnnl *ctx, float *dinput, float *dweight, float *dbias,
                                      const float *dout, const float *in, const float *weight,
                                      const nn_conv2d *c, int nthreads, nn_grad_mode dinput_mode,
