@@ -337,6 +337,7 @@ typedef struct nn_params {
     float *grad;
     float *m;
     float *v;
+    void *blocks[4]; /* what data, grad, m and v were carved from (64-byte aligned) */
 } nn_params;
 
 void nn_params_init(nn_params *p);
