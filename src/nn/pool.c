@@ -38,6 +38,24 @@ void nn_pool2d_window(const nn_pool2d *p, int oy, int ox, int *y0, int *y1, int 
     *x0 = xs < 0 ? 0 : xs;
 }
 
+/* The reference's scan of one window, clipped to the input. */
+static void maxpool_window(float *y, int32_t *am, const float *x, const nn_pool2d *p, int oy, int ox) {
+    int y0, y1, x0, x1;
+    nn_pool2d_window(p, oy, ox, &y0, &y1, &x0, &x1);
+    float best = -INFINITY;
+    int32_t at = y0 * p->W + x0;
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+            float v = x[iy * p->W + ix];
+            if (v > best || isnan(v)) { /* first max wins; NaN propagates, as torch */
+                best = v;
+                at = iy * p->W + ix;
+            }
+        }
+    *y = best;
+    *am = at;
+}
+
 void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn_pool2d *p) {
     // out, argmax (B, C, OH, OW), in (B, C, H, W)
     size_t planes = (size_t)p->B * p->C;
@@ -47,22 +65,8 @@ void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn
         float *y = out + pl * p->OH * p->OW;
         int32_t *am = argmax + pl * p->OH * p->OW;
         for (int oy = 0; oy < p->OH; oy++)
-            for (int ox = 0; ox < p->OW; ox++) {
-                int y0, y1, x0, x1;
-                nn_pool2d_window(p, oy, ox, &y0, &y1, &x0, &x1);
-                float best = -INFINITY;
-                int32_t at = y0 * p->W + x0;
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++) {
-                        float v = x[iy * p->W + ix];
-                        if (v > best || isnan(v)) { /* first max wins; NaN propagates, as torch */
-                            best = v;
-                            at = iy * p->W + ix;
-                        }
-                    }
-                y[oy * p->OW + ox] = best;
-                am[oy * p->OW + ox] = at;
-            }
+            for (int ox = 0; ox < p->OW; ox++)
+                maxpool_window(y + oy * p->OW + ox, am + oy * p->OW + ox, x, p, oy, ox);
     }
 }
 
@@ -134,24 +138,6 @@ static void maxpool_2x2_plane(float *y, int32_t *am, const float *x, const nn_po
             ao[ox] = at;
         }
     }
-}
-
-/* The reference's scan of one window, clipped to the input. */
-static void maxpool_window(float *y, int32_t *am, const float *x, const nn_pool2d *p, int oy, int ox) {
-    int y0, y1, x0, x1;
-    nn_pool2d_window(p, oy, ox, &y0, &y1, &x0, &x1);
-    float best = -INFINITY;
-    int32_t at = y0 * p->W + x0;
-    for (int iy = y0; iy < y1; iy++)
-        for (int ix = x0; ix < x1; ix++) {
-            float v = x[iy * p->W + ix];
-            if (v > best || isnan(v)) {
-                best = v;
-                at = iy * p->W + ix;
-            }
-        }
-    *y = best;
-    *am = at;
 }
 
 /* 3x3 stride-2 max-pool with padding 1 (ResNet's stem), 8 outputs at a
