@@ -109,25 +109,28 @@ void nn_batchnorm2d_backward(float *dinput, float *dweight, float *dbias, const 
 
 /* GCC vector extensions: 8 float lanes, lowered to whatever the target has
  * (two SSE registers on baseline x86-64), no intrinsics or -march needed. */
-/* The helpers are static and inlined, so the psabi note (a 32-byte vector
- * passed without AVX) concerns no real ABI boundary. */
+/* The helpers are always inlined, so the psabi note (a 32-byte vector
+ * passed without AVX) concerns no real ABI boundary. They must be: a
+ * per-ISA clone (NN_VEC_CLONES) calling a baseline copy at -O0 would pass
+ * the vectors in other registers than the callee reads (crashed the Debug
+ * build). */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float bn_v8f __attribute__((vector_size(32)));
 typedef int32_t bn_v8i __attribute__((vector_size(32)));
 
-static inline bn_v8f bn_load(const float *p) {
+NN_VEC_INLINE bn_v8f bn_load(const float *p) {
     bn_v8f v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void bn_store(float *p, bn_v8f v) { memcpy(p, &v, sizeof v); }
-static inline double bn_hsum(bn_v8f v) {
+NN_VEC_INLINE void bn_store(float *p, bn_v8f v) { memcpy(p, &v, sizeof v); }
+NN_VEC_INLINE double bn_hsum(bn_v8f v) {
     double s = 0.0;
     for (int k = 0; k < 8; k++) s += v[k];
     return s;
 }
 /* max(v, 0) as nn_relu_forward: NaN and -0 give +0. */
-static inline bn_v8f bn_relu(bn_v8f v) {
+NN_VEC_INLINE bn_v8f bn_relu(bn_v8f v) {
     bn_v8f zero = {0};
     return (bn_v8f)((bn_v8i)v & (bn_v8i)(v > zero));
 }

@@ -85,19 +85,22 @@ void nn_maxpool2d_backward(float *dinput, const float *dout, const int32_t *argm
  * are split into even and odd columns and the four candidates compared in
  * the reference's row-major order with its rule (v > best || isnan(v)), as
  * lane masks instead of branches. */
-/* The helpers are static and inlined, so the psabi note (a 32-byte vector
- * passed without AVX) concerns no real ABI boundary. */
+/* The helpers are always inlined, so the psabi note (a 32-byte vector
+ * passed without AVX) concerns no real ABI boundary. They must be: a
+ * per-ISA clone (NN_VEC_CLONES) calling a baseline copy at -O0 would pass
+ * the vectors in other registers than the callee reads (crashed the Debug
+ * build). */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float pool_v8f __attribute__((vector_size(32)));
 typedef int32_t pool_v8i __attribute__((vector_size(32)));
 
-static inline pool_v8f pool_load(const float *p) {
+NN_VEC_INLINE pool_v8f pool_load(const float *p) {
     pool_v8f v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void pool_take(pool_v8f *best, pool_v8i *at, pool_v8f v, pool_v8i idx) {
+NN_VEC_INLINE void pool_take(pool_v8f *best, pool_v8i *at, pool_v8f v, pool_v8i idx) {
     pool_v8i m = (v > *best) | (v != v);
     *best = (pool_v8f)(((pool_v8i)v & m) | ((pool_v8i)*best & ~m));
     *at = (idx & m) | (*at & ~m);
