@@ -25,6 +25,7 @@ int cli_predict(int argc, char **argv);
 int cli_models(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_pipeline(int argc, char **argv);
+int cli_cv(int argc, char **argv);
 
 /* 1 when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
@@ -80,6 +81,9 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
                  int which, const char *dir, const char *split_name, sermo_metrics *out);
 /* dir/history.csv -> dir/training_curves.png */
 int cli_write_curves(const char *dir);
+/* The data.split, data.seed, data.*_fraction, data.*_speakers, data.folds
+ * and data.fold keys of config, checked (`sermo train` and `sermo cv`). */
+int cli_split_params(const sermo_config *config, sermo_split_params *sp);
 /* Applies the key=value arguments of argv to config again (after a base was loaded). */
 int cli_apply_overrides(sermo_config *config, int argc, char **argv);
 
@@ -104,6 +108,25 @@ void cli_format_count(int64_t n, char *buf, size_t size);
 typedef int (*cli_timed_fn)(void *ctx);
 int cli_time_calls(cli_timed_fn fn, void *ctx, int warmup, int runs, double *mean_ms, double *p95_ms);
 double cli_now(void); /* monotonic seconds */
+
+/* Run folders (`sermo pipeline`, `sermo cv`). A whole file, NUL-terminated
+ * (*len its size); NULL when unreadable. */
+char *cli_read_file(const char *path, size_t *len);
+/* Replaces path whole: fill(f, ctx) writes the content into a temporary file
+ * renamed over it. Non-zero on failure with the reason in msg (NULL msg:
+ * printed with cli_error). */
+int cli_write_atomic(const char *path, void (*fill)(FILE *, const void *), const void *ctx, char *msg, size_t size);
+/* The arguments of `sermo train PATH --out run [--resume] [--cache DIR]`
+ * with the user's --config and key=value of args, then the n_last (at most
+ * CLI_TRAIN_LAST_MAX) settings of last, which therefore win; into argv
+ * (CLI_TRAIN_ARGV_MAX entries, NULL-terminated). Returns the count. */
+#define CLI_TRAIN_LAST_MAX 4
+#define CLI_TRAIN_ARGV_MAX (10 + CLI_MAX_OVERRIDES + CLI_TRAIN_LAST_MAX)
+int cli_train_argv(const cli_args *args, const char *path, const char *cache, const char *run, int resume,
+                   const char *const *last, int n_last, const char **argv);
+/* Epochs run and their summed seconds (the last column of run/history.csv);
+ * non-zero with the reason in msg. */
+int cli_read_history(const char *run, int32_t *epochs, double *seconds, char *msg, size_t size);
 
 /* A progress bar on a terminal, plain periodic lines otherwise (stderr). */
 typedef struct cli_progress {

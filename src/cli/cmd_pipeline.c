@@ -58,40 +58,6 @@ static int row_fail(pipeline_row *r, const char *fmt, ...) {
     return 1;
 }
 
-/* A whole file, NUL-terminated; NULL when unreadable. */
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-        if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
-            buf[n] = 0;
-            *len = (size_t)n;
-        } else {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
-/* Replaces path whole: fill(f, ctx) writes the content. NULL msg: prints. */
-static int write_atomic(const char *path, void (*fill)(FILE *, const void *), const void *ctx, char *msg, size_t size) {
-    sermo_atomic_file af;
-    sermo_error err;
-    sermo_status st = sermo_atomic_open(&af, path, &err);
-    if (!st) {
-        fill(af.f, ctx);
-        st = sermo_atomic_close(&af, ferror(af.f) ? sermo_fail(&err, SERMO_ERR_IO, "%s: write failed", path) : SERMO_OK,
-                                &err);
-    }
-    if (st && msg) snprintf(msg, size, "%.*s", (int)size - 1, err.msg);
-    else if (st) cli_error("%s", err.msg);
-    return st != SERMO_OK;
-}
-
 typedef struct bytes {
     const char *data;
     size_t len;
@@ -110,14 +76,14 @@ static int check_split(pipeline_row *r, const char *dir, const char *run) {
     snprintf(shared, sizeof shared, "%s/split.csv", dir);
     snprintf(own, sizeof own, "%s/split.csv", run);
     size_t n_own, n_shared;
-    char *a = read_all(own, &n_own), *b = NULL;
+    char *a = cli_read_file(own, &n_own), *b = NULL;
     int rc = 0;
     if (!a) rc = row_fail(r, "%s: cannot read", own);
     else if (access(shared, F_OK) != 0) {
         bytes b_own = {a, n_own};
         char msg[256];
-        if (write_atomic(shared, fill_bytes, &b_own, msg, sizeof msg)) rc = row_fail(r, "%s", msg);
-    } else if (!(b = read_all(shared, &n_shared))) rc = row_fail(r, "%s: cannot read", shared);
+        if (cli_write_atomic(shared, fill_bytes, &b_own, msg, sizeof msg)) rc = row_fail(r, "%s", msg);
+    } else if (!(b = cli_read_file(shared, &n_shared))) rc = row_fail(r, "%s: cannot read", shared);
     else if (n_own != n_shared || memcmp(a, b, n_own))
         rc = row_fail(r, "%s differs from %s (the data.* settings or the corpus changed; remove it to start over)",
                       own, shared);
@@ -131,7 +97,7 @@ static int read_metrics(pipeline_row *r, const char *run) {
     char path[PIPELINE_PATH_MAX + 32];
     size_t n;
     snprintf(path, sizeof path, "%s/metrics.json", run);
-    char *text = read_all(path, &n);
+    char *text = cli_read_file(path, &n);
     if (!text) return row_fail(r, "%s: missing (is there a test split? data.test_fraction)", path);
     cJSON *j = cJSON_Parse(text);
     free(text);
@@ -147,21 +113,10 @@ static int read_metrics(pipeline_row *r, const char *run) {
     return rc;
 }
 
-/* Epochs run and their summed seconds (the last column of history.csv). */
+/* Epochs run and their summed seconds, from run/history.csv. */
 static int read_history(pipeline_row *r, const char *run) {
-    char path[PIPELINE_PATH_MAX + 32], line[1024];
-    snprintf(path, sizeof path, "%s/history.csv", run);
-    FILE *f = fopen(path, "r");
-    if (!f) return row_fail(r, "%s: cannot read", path);
-    r->epochs = 0;
-    r->train_s = 0;
-    while (fgets(line, sizeof line, f)) {
-        const char *comma = strrchr(line, ',');
-        if (line[0] < '0' || line[0] > '9' || !comma) continue; /* the header */
-        r->epochs++;
-        r->train_s += strtod(comma + 1, NULL);
-    }
-    fclose(f);
+    char msg[sizeof r->error];
+    if (cli_read_history(run, &r->epochs, &r->train_s, msg, sizeof msg)) return row_fail(r, "%s", msg);
     return 0;
 }
 
@@ -262,7 +217,7 @@ static int write_tables(const char *dir, const pipeline_row *rows, int n) {
     snprintf(csv, sizeof csv, "%s/pipeline.csv", dir);
     snprintf(md, sizeof md, "%s/pipeline.md", dir);
     table t = {rows, n};
-    return write_atomic(csv, fill_csv, &t, NULL, 0) || write_atomic(md, fill_md, &t, NULL, 0);
+    return cli_write_atomic(csv, fill_csv, &t, NULL, 0) || cli_write_atomic(md, fill_md, &t, NULL, 0);
 }
 
 /* `sermo train` for one model: PATH, --out DIR/<model>, the user's --cache,
@@ -270,23 +225,8 @@ static int write_tables(const char *dir, const pipeline_row *rows, int n) {
 static int train_one(pipeline_row *r, const cli_args *args, const char *path, const char *cache, const char *run) {
     char model_arg[128];
     snprintf(model_arg, sizeof model_arg, "model=%s", r->name);
-    const char *argv[10 + CLI_MAX_OVERRIDES];
-    int argc = 0;
-    argv[argc++] = "train";
-    if (path) argv[argc++] = path;
-    argv[argc++] = "--out";
-    argv[argc++] = run;
-    if (cache) {
-        argv[argc++] = "--cache";
-        argv[argc++] = cache;
-    }
-    if (args->config_path) {
-        argv[argc++] = "--config";
-        argv[argc++] = args->config_path;
-    }
-    for (int i = 0; i < args->n_overrides; i++) argv[argc++] = args->overrides[i];
-    argv[argc++] = model_arg;
-    argv[argc] = NULL;
+    const char *last[] = {model_arg}, *argv[CLI_TRAIN_ARGV_MAX];
+    int argc = cli_train_argv(args, path, cache, run, 0, last, 1, argv);
     /* A stale metrics.json from an earlier run must not pass for this one's. */
     char stale[PIPELINE_PATH_MAX + 32];
     snprintf(stale, sizeof stale, "%s/metrics.json", run);

@@ -95,7 +95,7 @@ static int config_number(const sermo_config *config, const char *key, double lo,
     return 0;
 }
 
-static int split_params(const sermo_config *config, sermo_split_params *sp) {
+int cli_split_params(const sermo_config *config, sermo_split_params *sp) {
     sermo_split_default_params(sp);
     const char *v;
     if ((v = sermo_config_get(config, "data.split"))) {
@@ -190,7 +190,7 @@ int cli_train(int argc, char **argv) {
     sermo_audio_params ap;
     sermo_feature_params fp;
     sermo_split_params sp;
-    if (cli_audio_features(args.config, &ap, &fp) || split_params(args.config, &sp) ||
+    if (cli_audio_features(args.config, &ap, &fp) || cli_split_params(args.config, &sp) ||
         cli_open_corpus(args.config, path, &corpus) || make_dirs(out))
         goto done;
 

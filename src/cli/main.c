@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"models", "list the registered models: size, recommended settings", cli_models},
     {"bench", "time model inference at batch 1 and 32, appended to a CSV", cli_bench},
     {"pipeline", "train and compare several models on one split", cli_pipeline},
+    {"cv", "k-fold cross-validation by speaker: per-fold and mean results", cli_cv},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

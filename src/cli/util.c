@@ -1,5 +1,8 @@
-/* util.c: help detection, error printing, progress display and timing. */
+/* util.c: help detection, error printing, progress display, timing, and the
+ * run-folder files that `sermo pipeline` and `sermo cv` read and write. */
 #include "cli.h"
+
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -100,4 +103,78 @@ int cli_time_calls(cli_timed_fn fn, void *ctx, int warmup, int runs, double *mea
     *p95_ms = runs > 0 ? ms[rank - 1] : 0;
     free(ms);
     return 0;
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+            buf[n] = 0;
+            *len = (size_t)n;
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+int cli_write_atomic(const char *path, void (*fill)(FILE *, const void *), const void *ctx, char *msg, size_t size) {
+    sermo_atomic_file af;
+    sermo_error err;
+    sermo_status st = sermo_atomic_open(&af, path, &err);
+    if (!st) {
+        fill(af.f, ctx);
+        st = sermo_atomic_close(&af, ferror(af.f) ? sermo_fail(&err, SERMO_ERR_IO, "%s: write failed", path) : SERMO_OK,
+                                &err);
+    }
+    if (st && msg) snprintf(msg, size, "%.*s", (int)size - 1, err.msg);
+    else if (st) cli_error("%s", err.msg);
+    return st != SERMO_OK;
+}
+
+int cli_read_history(const char *run, int32_t *epochs, double *seconds, char *msg, size_t size) {
+    char path[4096], line[1024];
+    snprintf(path, sizeof path, "%s/history.csv", run);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(msg, size, "%s: cannot read", path);
+        return 1;
+    }
+    *epochs = 0;
+    *seconds = 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *comma = strrchr(line, ',');
+        if (line[0] < '0' || line[0] > '9' || !comma) continue; /* the header */
+        ++*epochs;
+        *seconds += strtod(comma + 1, NULL);
+    }
+    fclose(f);
+    return 0;
+}
+
+int cli_train_argv(const cli_args *args, const char *path, const char *cache, const char *run, int resume,
+                   const char *const *last, int n_last, const char **argv) {
+    int argc = 0;
+    argv[argc++] = "train";
+    if (path) argv[argc++] = path;
+    argv[argc++] = "--out";
+    argv[argc++] = run;
+    if (resume) argv[argc++] = "--resume";
+    if (cache) {
+        argv[argc++] = "--cache";
+        argv[argc++] = cache;
+    }
+    if (args->config_path) {
+        argv[argc++] = "--config";
+        argv[argc++] = args->config_path;
+    }
+    for (int i = 0; i < args->n_overrides; i++) argv[argc++] = args->overrides[i];
+    for (int i = 0; i < n_last && i < CLI_TRAIN_LAST_MAX; i++) argv[argc++] = last[i];
+    argv[argc] = NULL;
+    return argc;
 }
