@@ -3,6 +3,8 @@
 #ifndef SERMO_CLI_RUN_H
 #define SERMO_CLI_RUN_H
 
+#include <math.h>
+#include <sndfile.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,19 @@ static int run(const char *fmt, ...) {
     cli_out[n] = 0;
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A 0.4 s 16 kHz WAV: a tone at freq plus a little seed-dependent ripple,
+ * so clips of one class differ. */
+static inline void cli_write_tone(const char *path, double freq, int seed) {
+    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    if (!f) return;
+    float x[6400];
+    for (int i = 0; i < 6400; i++)
+        x[i] = (float)(0.3 * sin(2 * M_PI * freq * i / 16000) + 0.01 * sin(0.37 * i * (seed + 1)));
+    sf_writef_float(f, x, 6400);
+    sf_close(f);
 }
 
 #endif

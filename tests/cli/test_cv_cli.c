@@ -32,16 +32,6 @@ static long slurp(const char *path) {
     return (long)n;
 }
 
-static void write_tone(const char *path, double freq, int seed) {
-    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
-    float x[6400]; /* 0.4 s */
-    for (int i = 0; i < 6400; i++)
-        x[i] = (float)(0.3 * sin(2 * M_PI * freq * i / 16000) + 0.01 * sin(0.37 * i * (seed + 1)));
-    sf_writef_float(f, x, 6400);
-    sf_close(f);
-}
-
 /* The clips: tone<i>.wav, speaker s<i % 6 + 1>, half high and half low. */
 static char clip_path[N_CLIPS][600];
 static char clip_speaker[N_CLIPS][16]; /* the manifest is data.csv: speakers are "data:s1" ... */
@@ -53,7 +43,7 @@ static void make_corpus(const char *manifest) {
         snprintf(clip_path[i], sizeof clip_path[i], "%s/tone%02d.wav", dir, i);
         snprintf(clip_speaker[i], sizeof clip_speaker[i], "data:s%d", i % N_SPEAKERS + 1);
         int high = (i / N_SPEAKERS) % 2;
-        write_tone(clip_path[i], high ? 1500 + 20 * i : 250 + 5 * i, i);
+        cli_write_tone(clip_path[i], high ? 1500 + 20 * i : 250 + 5 * i, i);
         fprintf(csv, "tone%02d.wav,%s,s%d\n", i, high ? "high" : "low", i % N_SPEAKERS + 1);
     }
     fclose(csv);

@@ -195,18 +195,6 @@ static void test_bench(void) {
     CHECK(count_lines(csv, second, sizeof second) == 5, "failed benches add no rows");
 }
 
-static void write_tone(const char *name, double freq, int seed) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
-    float x[6400]; /* 0.4 s */
-    for (int i = 0; i < 6400; i++)
-        x[i] = (float)(0.3 * sin(2 * M_PI * freq * i / 16000) + 0.01 * sin(0.37 * i * (seed + 1)));
-    sf_writef_float(f, x, 6400);
-    sf_close(f);
-}
-
 static int same_file(const char *a, const char *b) {
     static char x[1 << 15], y[1 << 15];
     int na = count_lines(a, x, sizeof x), nb = count_lines(b, y, sizeof y);
@@ -229,7 +217,9 @@ static void test_pipeline(void) {
     for (int i = 0; i < 24; i++) {
         char name[64];
         snprintf(name, sizeof name, "tone%02d.wav", i);
-        write_tone(name, i % 2 ? 1500 + 20 * i : 250 + 5 * i, i);
+        char clip[600];
+        snprintf(clip, sizeof clip, "%s/%s", dir, name);
+        cli_write_tone(clip, i % 2 ? 1500 + 20 * i : 250 + 5 * i, i);
         fprintf(csv, "%s,%s,s%d\n", name, i % 2 ? "high" : "low", i % 3 + 1);
     }
     fclose(csv);
