@@ -146,6 +146,14 @@ typedef enum sermo_feature_kind {
     SERMO_FEATURE_MFCC,     /* DCT-II (ortho) of the dB mel spectrogram, as torchaudio.transforms.MFCC */
 } sermo_feature_kind;
 typedef enum sermo_log_mode { SERMO_LOG_NATURAL = 0, SERMO_LOG_DB } sermo_log_mode;
+/* Per-utterance normalisation of every output row over the clip's frames
+ * (cepstral mean / mean-variance normalisation): it removes the channel and
+ * much of the speaker's timbre, which a speaker-independent model must ignore. */
+typedef enum sermo_utterance_norm {
+    SERMO_UTTERANCE_NORM_NONE = 0,
+    SERMO_UTTERANCE_NORM_MEAN,    /* subtract each row's mean */
+    SERMO_UTTERANCE_NORM_MEANVAR, /* and divide by its standard deviation */
+} sermo_utterance_norm;
 
 typedef struct sermo_feature_params {
     /* Defaults follow torchaudio.transforms.MelSpectrogram except where noted. */
@@ -169,6 +177,7 @@ typedef struct sermo_feature_params {
     int32_t n_mfcc;            /* 40 */
     int32_t deltas;            /* 0, 1 or 2: append delta (and delta-delta) rows */
     int32_t delta_win;         /* 5, as torchaudio.functional.compute_deltas */
+    sermo_utterance_norm utterance_norm; /* none; applied last, to every row */
 } sermo_feature_params;
 
 typedef struct sermo_features sermo_features; /* FFT plan, window, mel bank, scratch */

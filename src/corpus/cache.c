@@ -99,6 +99,7 @@ static uint64_t cache_key(const sermo_corpus *corpus, const sermo_audio_params *
     HASH_FIELD(h, f, n_mfcc);
     HASH_FIELD(h, f, deltas);
     HASH_FIELD(h, f, delta_win);
+    HASH_FIELD(h, f, utterance_norm);
     int64_t n = sermo_corpus_size(corpus);
     for (int64_t i = 0; i < n; i++) {
         const sermo_item *it = sermo_corpus_item(corpus, i);

@@ -112,5 +112,7 @@ sermo_status sermo_features_compute(sermo_features *features, const float *pcm, 
         const float *src = out + (int64_t)d * base * T;
         sermo_features_compute_deltas(src, base, T, p->delta_win, out + (int64_t)(d + 1) * base * T);
     }
+    if (p->utterance_norm != SERMO_UTTERANCE_NORM_NONE)
+        sermo_features_apply_utterance_norm(out, base * (1 + p->deltas), T, p->utterance_norm);
     return SERMO_OK;
 }

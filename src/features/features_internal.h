@@ -76,5 +76,9 @@ void sermo_features_apply_dct(const float *dct, int32_t n_mfcc, int32_t n_mels, 
                               int64_t n_frames, float *out);
 void sermo_features_compute_deltas(const float *x, int32_t rows, int64_t n_frames, int32_t win,
                                    float *out);
+/* Each of the rows of x (rows, n_frames) minus its mean over the frames, and
+ * with meanvar divided by its (population) standard deviation; a row whose
+ * deviation is below 1e-5 (a constant, e.g. clamped silence) is only centred. */
+void sermo_features_apply_utterance_norm(float *x, int32_t rows, int64_t n_frames, sermo_utterance_norm mode);
 
 #endif

@@ -31,6 +31,7 @@ void sermo_feature_default_params(sermo_feature_params *params) {
         .n_mfcc = 40,
         .deltas = 0,
         .delta_win = 5,
+        .utterance_norm = SERMO_UTTERANCE_NORM_NONE,
     };
 }
 
@@ -99,6 +100,8 @@ sermo_status sermo_features_resolve_params(const sermo_feature_params *in, sermo
     /* torchaudio.functional.compute_deltas rejects win_length < 3. */
     if (p.deltas > 0 && (p.delta_win < 3 || p.delta_win > 1001))
         return BAD("features.delta_win: must be in 3..1001 (got %d)", p.delta_win);
+    if (p.utterance_norm < SERMO_UTTERANCE_NORM_NONE || p.utterance_norm > SERMO_UTTERANCE_NORM_MEANVAR)
+        return BAD("features.utterance_norm: unknown mode %d", (int)p.utterance_norm);
     *out = p;
     return SERMO_OK;
 }

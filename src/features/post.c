@@ -137,3 +137,16 @@ void sermo_features_compute_deltas(const float *x, int32_t rows, int64_t n_frame
         }
     }
 }
+
+void sermo_features_apply_utterance_norm(float *x, int32_t rows, int64_t n_frames, sermo_utterance_norm mode) {
+    for (int32_t r = 0; r < rows; r++) {
+        float *row = x + (int64_t)r * n_frames;
+        double sum = 0, sq = 0; /* double: a long clip's sums of squares in dB lose float's digits */
+        for (int64_t t = 0; t < n_frames; t++) sum += row[t];
+        double mean = sum / (double)n_frames;
+        for (int64_t t = 0; t < n_frames; t++) sq += (row[t] - mean) * (row[t] - mean);
+        double sd = sqrt(sq / (double)n_frames);
+        float scale = mode == SERMO_UTTERANCE_NORM_MEANVAR && sd >= 1e-5 ? (float)(1.0 / sd) : 1.0f;
+        for (int64_t t = 0; t < n_frames; t++) row[t] = (float)((row[t] - mean) * scale);
+    }
+}

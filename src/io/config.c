@@ -472,7 +472,7 @@ typedef struct config_field {
 
 _Static_assert(sizeof(sermo_window) == sizeof(int32_t) && sizeof(sermo_pad_mode) == sizeof(int32_t) &&
                    sizeof(sermo_mel_scale) == sizeof(int32_t) && sizeof(sermo_feature_kind) == sizeof(int32_t) &&
-                   sizeof(sermo_log_mode) == sizeof(int32_t),
+                   sizeof(sermo_log_mode) == sizeof(int32_t) && sizeof(sermo_utterance_norm) == sizeof(int32_t),
                "enum fields are written as int32_t");
 
 static const char *const config_window_names[] = {"hann", "hamming", "rect", NULL};
@@ -481,6 +481,7 @@ static const char *const config_scale_names[] = {"htk", "slaney", NULL};
 static const char *const config_norm_names[] = {"none", "slaney", NULL};
 static const char *const config_kind_names[] = {"mel", "logmel", "mfcc", NULL};
 static const char *const config_log_names[] = {"natural", "db", NULL};
+static const char *const config_utterance_norm_names[] = {"none", "mean", "meanvar", NULL};
 
 #define CONFIG_MAX_RATE 768000.0
 #define CONFIG_MAX_SIZE 1048576.0
@@ -521,6 +522,7 @@ static const config_field config_feature_fields[] = {
     {"n_mfcc", CONFIG_FIELD_INT, F(n_mfcc), 1, 4096, NULL},
     {"deltas", CONFIG_FIELD_INT, F(deltas), 0, 2, NULL},
     {"delta_win", CONFIG_FIELD_INT, F(delta_win), 3, 999, NULL},
+    {"utterance_norm", CONFIG_FIELD_ENUM, F(utterance_norm), 0, 0, config_utterance_norm_names},
     {NULL, CONFIG_FIELD_INT, 0, 0, 0, NULL},
 };
 #undef F

@@ -1,6 +1,6 @@
 /* test_stft.c: closed-form checks of the features module: FFT bin placement
  * and Parseval, window shapes, frame counts, deltas, parameter validation,
- * short-input errors and scratch reuse; then an informational timing of a
+ * short-input errors, per-utterance normalisation and scratch reuse; then an informational timing of a
  * 60 s signal (not a pass/fail check). */
 #include "check.h"
 #include "features/features_internal.h"
@@ -289,6 +289,62 @@ static void test_reuse_and_time(void) {
     free(x);
 }
 
+/* utterance_norm: every row of the output (log-mel and its deltas) becomes
+ * the unnormalised row minus its mean (mean), divided by its population
+ * standard deviation too (meanvar), both computed here in double; rows that
+ * are constant (all-zero input: every band clamped to the same dB) stay
+ * finite and are only centred. */
+static void test_utterance_norm(void) {
+    enum { N = 8000 };
+    static float x[N];
+    for (int i = 0; i < N; i++) x[i] = (float)(0.3 * sin(0.05 * i + 1e-5 * i * i) * (1 + 0.5 * sin(0.001 * i)));
+    for (int mode = SERMO_UTTERANCE_NORM_MEAN; mode <= SERMO_UTTERANCE_NORM_MEANVAR; mode++) {
+        sermo_feature_params p;
+        sermo_feature_default_params(&p);
+        p.n_mels = 16;
+        p.deltas = 1;
+        p.log_mode = SERMO_LOG_DB;
+        sermo_features *plain = make(&p);
+        p.utterance_norm = (sermo_utterance_norm)mode;
+        sermo_features *normed = make(&p);
+        if (!plain || !normed) return;
+        int64_t T = sermo_features_n_frames(plain, N);
+        int32_t R = sermo_features_n_bins(plain);
+        float *a = malloc(sizeof(float) * (size_t)(R * T)), *b = malloc(sizeof(float) * (size_t)(R * T));
+        sermo_error err = {0};
+        CHECK(!sermo_features_compute(plain, x, N, a, &err) && !sermo_features_compute(normed, x, N, b, &err),
+              "compute: %s", err.msg);
+        double worst = 0;
+        for (int32_t r = 0; r < R; r++) {
+            double m = 0, v = 0;
+            for (int64_t t = 0; t < T; t++) m += a[r * T + t];
+            m /= (double)T;
+            for (int64_t t = 0; t < T; t++) v += (a[r * T + t] - m) * (a[r * T + t] - m);
+            double sd = mode == SERMO_UTTERANCE_NORM_MEANVAR ? sqrt(v / (double)T) : 1.0;
+            CHECK(sd > 1e-3, "row %d varies", r);
+            for (int64_t t = 0; t < T; t++) worst = fmax(worst, fabs(b[r * T + t] - (a[r * T + t] - m) / sd));
+        }
+        CHECK(worst < 1e-4, "%s: max error %g against the double-precision reference",
+              mode == SERMO_UTTERANCE_NORM_MEAN ? "mean" : "meanvar", worst);
+        float silence[N] = {0};
+        CHECK(!sermo_features_compute(normed, silence, N, b, &err), "silence: %s", err.msg);
+        int finite_zero = 1;
+        for (int64_t i = 0; i < R * T; i++) finite_zero &= b[i] == 0.0f;
+        CHECK(finite_zero, "silence: constant rows centre to exactly 0");
+        free(a);
+        free(b);
+        sermo_features_free(plain);
+        sermo_features_free(normed);
+    }
+    sermo_feature_params p;
+    sermo_feature_default_params(&p);
+    p.utterance_norm = (sermo_utterance_norm)7;
+    sermo_error err = {0};
+    sermo_features *f = sermo_features_init(&p, &err);
+    CHECK(!f && strstr(err.msg, "features.utterance_norm"), "an unknown mode is rejected by name: %s", err.msg);
+    sermo_features_free(f);
+}
+
 int main(void) {
     test_sine_bins();
     test_parseval();
@@ -297,6 +353,7 @@ int main(void) {
     test_log();
     test_validation();
     test_short_input();
+    test_utterance_norm();
     test_reuse_and_time();
     return check_report();
 }
