@@ -144,6 +144,9 @@ typedef enum sermo_feature_kind {
     SERMO_FEATURE_MEL = 0,  /* mel spectrogram (power or magnitude) */
     SERMO_FEATURE_LOGMEL,   /* log of the above (natural log + offset, or dB) */
     SERMO_FEATURE_MFCC,     /* DCT-II (ortho) of the dB mel spectrogram, as torchaudio.transforms.MFCC */
+    SERMO_FEATURE_EGEMAPS,  /* eGeMAPS-style functionals of the whole clip (Eyben et al. 2016, no
+                               formants): ONE frame of n_bins values; fixed 25/60 ms analysis frames
+                               at a 10 ms hop, so n_fft, hop, mels etc. do not apply (egemaps.c) */
 } sermo_feature_kind;
 typedef enum sermo_log_mode { SERMO_LOG_NATURAL = 0, SERMO_LOG_DB } sermo_log_mode;
 /* Per-utterance normalisation of every output row over the clip's frames

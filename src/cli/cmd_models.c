@@ -16,7 +16,7 @@ static const char *models_usage =
     "Lists the registered models (or the named ones): parameters (for 8 classes\n"
     "and a 300-frame input of the model's default n_mels), the training settings\n"
     "each recommends (train.batch_size, train.epochs, train.patience,\n"
-    "features.n_mels, features.hop_length, train.lr; a model that recommends\n"
+    "features.n_mels, features.hop_length, train.lr, features.kind; a model that recommends\n"
     "nothing keeps configs/default.yaml's) and a description. A model that cannot\n"
     "be built shows its error in its row. --json prints the same as a JSON array.\n"
     "--no-params skips building the models (vgg16 alone takes 2 GB and seconds).\n"
@@ -68,6 +68,7 @@ typedef struct model_row {
     const model_spec *spec;
     int32_t batch_size, epochs, patience, n_mels, hop_length;
     double lr;
+    const char *features; /* features.kind */
     int64_t params; /* -1 when not counted (--no-params) or the model failed (error set) */
     char error[SERMO_ERROR_MAX];
 } model_row;
@@ -87,6 +88,7 @@ static void row_defaults(model_row *r, const sermo_config *global) {
     r->n_mels = int_or(d->n_mels, global, "features.n_mels");
     r->hop_length = int_or(d->hop_length, global, "features.hop_length");
     r->lr = d->lr ? d->lr : strtod(sermo_config_get(global, "train.lr"), NULL);
+    r->features = d->feature_kind ? d->feature_kind : sermo_config_get(global, "features.kind");
 }
 
 /* The parameter count at the nominal input; a failure goes into the row. */
@@ -105,14 +107,15 @@ static int row_params(model_row *r, const cli_args *args) {
 }
 
 static void print_table(const model_row *rows, int n) {
-    printf("%-16s %9s %6s %6s %8s %6s %5s %9s  %s\n", "model", "params", "batch", "epochs", "patience", "n_mels",
-           "hop", "lr", "description");
+    printf("%-16s %9s %6s %6s %8s %6s %5s %9s %-8s  %s\n", "model", "params", "batch", "epochs", "patience",
+           "n_mels", "hop", "lr", "features", "description");
     for (int i = 0; i < n; i++) {
         const model_row *r = &rows[i];
         char params[32] = "-";
         if (r->params >= 0) cli_format_count(r->params, params, sizeof params);
-        printf("%-16s %9s %6d %6d %8d %6d %5d %9g  %s%s\n", r->spec->name, params, r->batch_size, r->epochs,
-               r->patience, r->n_mels, r->hop_length, r->lr, r->error[0] ? "error: " : "",
+        printf("%-16s %9s %6d %6d %8d %6d %5d %9g %-8s  %s%s\n", r->spec->name, params, r->batch_size, r->epochs,
+               r->patience, r->n_mels, r->hop_length, r->lr, r->features ? r->features : "-",
+               r->error[0] ? "error: " : "",
                r->error[0] ? r->error : r->spec->description);
     }
 }
@@ -138,6 +141,7 @@ static int print_json(const model_row *rows, int n) {
         cJSON_AddNumberToObject(d, "n_mels", r->n_mels);
         cJSON_AddNumberToObject(d, "hop_length", r->hop_length);
         cJSON_AddNumberToObject(d, "lr", r->lr);
+        cJSON_AddStringToObject(d, "features", r->features ? r->features : "");
         cJSON_AddStringToObject(o, "description", r->spec->description ? r->spec->description : "");
         if (r->error[0]) cJSON_AddStringToObject(o, "error", r->error);
     }

@@ -40,7 +40,7 @@ static int config_load_user(sermo_config *config, const cli_args *a) {
     return 0;
 }
 
-/* A model's recommended settings (model_defaults; 0 keeps the global one). */
+/* A model's recommended settings (model_defaults; 0 or NULL keeps the global one). */
 static void config_set_model_defaults(sermo_config *config, const model_spec *spec) {
     const model_defaults *d = &spec->defaults;
     const struct {
@@ -56,6 +56,7 @@ static void config_set_model_defaults(sermo_config *config, const model_spec *sp
         snprintf(v, sizeof v, "%g", fields[i].value); /* 3e-4f prints 0.0003, not its float noise */
         (void)sermo_config_set(config, fields[i].key, v); /* a key default.yaml has: cannot fail */
     }
+    if (d->feature_kind) (void)sermo_config_set(config, "features.kind", d->feature_kind);
 }
 
 /* default.yaml < the model's defaults (spec may be NULL) < the user's layers. */

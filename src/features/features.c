@@ -13,6 +13,7 @@ void sermo_features_free(sermo_features *features) {
     sermo_features_free_mel(features);
     free(features->dct);
     free(features->scratch);
+    sermo_features_free_egemaps(features);
     free(features);
 }
 
@@ -24,8 +25,10 @@ sermo_features *sermo_features_init(const sermo_feature_params *params, sermo_er
     memset(f, 0, sizeof *f);
     f->p = p;
     f->n_freqs = p.n_fft / 2 + 1;
-    if (sermo_features_init_stft(f, err) != SERMO_OK || sermo_features_init_mel(f, err) != SERMO_OK ||
-        (p.kind == SERMO_FEATURE_MFCC && sermo_features_init_dct(f, err) != SERMO_OK)) {
+    /* egemaps runs its own fixed analysis (egemaps.c), not this handle's STFT. */
+    if (p.kind == SERMO_FEATURE_EGEMAPS ? sermo_features_init_egemaps(f, err) != SERMO_OK
+        : sermo_features_init_stft(f, err) != SERMO_OK || sermo_features_init_mel(f, err) != SERMO_OK ||
+              (p.kind == SERMO_FEATURE_MFCC && sermo_features_init_dct(f, err) != SERMO_OK)) {
         sermo_features_free(f);
         return NULL;
     }
@@ -41,6 +44,7 @@ const sermo_feature_params *sermo_features_params(const sermo_features *features
 int64_t sermo_features_n_frames(const sermo_features *features, int64_t n_samples) {
     if (!features || n_samples <= 0) return 0;
     const sermo_feature_params *p = &features->p;
+    if (p->kind == SERMO_FEATURE_EGEMAPS) return n_samples >= sermo_features_egemaps_min_samples(features);
     int64_t padded = n_samples + (p->center ? 2 * (int64_t)(p->n_fft / 2) : 0);
     if (padded < p->n_fft) return 0;
     return 1 + (padded - p->n_fft) / p->hop_length;
@@ -49,6 +53,7 @@ int64_t sermo_features_n_frames(const sermo_features *features, int64_t n_sample
 int32_t sermo_features_n_bins(const sermo_features *features) {
     if (!features) return 0;
     const sermo_feature_params *p = &features->p;
+    if (p->kind == SERMO_FEATURE_EGEMAPS) return sermo_features_egemaps_n_rows(); /* no deltas of one frame */
     int32_t base = p->kind == SERMO_FEATURE_MFCC ? p->n_mfcc : p->n_mels;
     return base * (1 + p->deltas);
 }
@@ -74,6 +79,9 @@ sermo_status sermo_features_compute(sermo_features *features, const float *pcm, 
     if (!f || !pcm || !out) return sermo_fail(err, SERMO_ERR_INVALID, "features: NULL handle, input or output");
     if (n_samples <= 0) return sermo_fail(err, SERMO_ERR_EMPTY, "features: no samples");
     const sermo_feature_params *p = &f->p;
+    /* One column of functionals; deltas and utterance_norm over one frame
+     * would only zero it, so they do not apply. */
+    if (p->kind == SERMO_FEATURE_EGEMAPS) return sermo_features_compute_egemaps(f, pcm, n_samples, out, err);
     /* torch.nn.functional.pad(mode="reflect") needs pad < n; reading past
      * that would leave the buffer. */
     if (p->center && p->pad_mode == SERMO_PAD_REFLECT && n_samples <= p->n_fft / 2)

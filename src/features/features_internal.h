@@ -47,6 +47,9 @@ struct sermo_features {
     /* per-call scratch, grown when a longer input arrives */
     float *scratch; /* (M, T) mel spectrogram before the DCT */
     size_t scratch_cap;
+
+    /* kind egemaps (egemaps.c); NULL otherwise */
+    struct sermo_egemaps *egemaps;
 };
 
 /* params.c */
@@ -80,5 +83,31 @@ void sermo_features_compute_deltas(const float *x, int32_t rows, int64_t n_frame
  * with meanvar divided by its (population) standard deviation; a row whose
  * deviation is below 1e-5 (a constant, e.g. clamped silence) is only centred. */
 void sermo_features_apply_utterance_norm(float *x, int32_t rows, int64_t n_frames, sermo_utterance_norm mode);
+
+/* egemaps.c: features.kind=egemaps, D functionals of a clip as one column. */
+typedef struct sermo_egemaps sermo_egemaps;
+sermo_status sermo_features_init_egemaps(sermo_features *f, sermo_error *err);
+void sermo_features_free_egemaps(sermo_features *f);
+/* D, and the name of row i < D ("F0semitone_mean", ...), NULL out of range. */
+int32_t sermo_features_egemaps_n_rows(void);
+const char *sermo_features_egemaps_row_name(int32_t i);
+/* Fewer samples than this give no frame (one pitch window, 60 ms). */
+int64_t sermo_features_egemaps_min_samples(const sermo_features *f);
+/* out (D): the functionals of pcm (n samples). */
+sermo_status sermo_features_compute_egemaps(sermo_features *f, const float *pcm, int64_t n, float *out,
+                                            sermo_error *err);
+/* The settings of egemaps' spectral frames and MFCC (a kind=mfcc handle
+ * with them gives the MFCC rows egemaps uses). */
+void sermo_features_egemaps_spectral_params(int32_t sample_rate, sermo_feature_params *p);
+
+/* pitch.c: F0, HNR, jitter and shimmer per 10 ms frame for egemaps. */
+typedef struct sermo_pitch sermo_pitch;
+sermo_pitch *sermo_pitch_init(int32_t sample_rate, int32_t hop, sermo_error *err);
+void sermo_pitch_free(sermo_pitch *p);
+int32_t sermo_pitch_window(const sermo_pitch *p); /* analysis window, samples */
+/* Frames t < T centred at t * hop: f0 (Hz), hnr (dB), jitter (fraction),
+ * shimmer (dB), each NAN where undefined (unvoiced; too few pulses). */
+sermo_status sermo_pitch_analyse(sermo_pitch *p, const float *x, int64_t n, int64_t T, float *f0, float *hnr,
+                                 float *jitter, float *shimmer, sermo_error *err);
 
 #endif

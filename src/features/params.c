@@ -87,8 +87,12 @@ sermo_status sermo_features_resolve_params(const sermo_feature_params *in, sermo
         return BAD("features.mel_scale: unknown mel scale %d", (int)p.mel_scale);
     if (p.mel_norm_slaney != 0 && p.mel_norm_slaney != 1)
         return BAD("features.mel_norm_slaney: must be 0 or 1 (got %d)", p.mel_norm_slaney);
-    if (p.kind != SERMO_FEATURE_MEL && p.kind != SERMO_FEATURE_LOGMEL && p.kind != SERMO_FEATURE_MFCC)
+    if (p.kind != SERMO_FEATURE_MEL && p.kind != SERMO_FEATURE_LOGMEL && p.kind != SERMO_FEATURE_MFCC &&
+        p.kind != SERMO_FEATURE_EGEMAPS)
         return BAD("features.kind: unknown feature kind %d", (int)p.kind);
+    /* egemaps' bands reach 5 kHz and its pitch 600 Hz; below 8 kHz both are cut too far. */
+    if (p.kind == SERMO_FEATURE_EGEMAPS && p.sample_rate < 8000)
+        return BAD("features.kind: egemaps needs a sample rate of at least 8000 (got %d)", p.sample_rate);
     if (p.log_mode != SERMO_LOG_NATURAL && p.log_mode != SERMO_LOG_DB)
         return BAD("features.log_mode: unknown log mode %d", (int)p.log_mode);
     if (!isfinite(p.log_offset) || p.log_offset < 0)

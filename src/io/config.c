@@ -479,7 +479,7 @@ static const char *const config_window_names[] = {"hann", "hamming", "rect", NUL
 static const char *const config_pad_names[] = {"reflect", "constant", NULL};
 static const char *const config_scale_names[] = {"htk", "slaney", NULL};
 static const char *const config_norm_names[] = {"none", "slaney", NULL};
-static const char *const config_kind_names[] = {"mel", "logmel", "mfcc", NULL};
+static const char *const config_kind_names[] = {"mel", "logmel", "mfcc", "egemaps", NULL};
 static const char *const config_log_names[] = {"natural", "db", NULL};
 static const char *const config_utterance_norm_names[] = {"none", "mean", "meanvar", NULL};
 

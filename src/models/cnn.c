@@ -2,7 +2,7 @@
  * padding 1, no bias) -> BatchNorm2d -> ReLU] followed by MaxPool2d(2, 2);
  * then global average pool, dropout (cfg.dropout) and a linear classifier.
  * A family member is a table of block specs: cnn3 is one conv per block,
- * cnn9 three.
+ * cnn9 three (32, 64 and 128 channels; model.width W gives W, 2W, 4W).
  *
  * Convs carry no bias: the BatchNorm after each one subtracts the
  * per-channel batch mean, so a bias cannot change the output and would get
@@ -179,7 +179,7 @@ static sermo_status cnn_add_entries(model *m, cnn_state *st, const cnn_arch *arc
                                   m->spec->name, CNN_MAX_UNITS);
             cnn_unit *u = &st->units[st->n_units++];
             u->C_in = C;
-            u->C_out = blk->channels;
+            u->C_out = blk->channels * m->cfg.width / 32; /* the table is at the default width */
             u->pool_after = k == blk->n_convs - 1;
             int64_t wshape[4] = {u->C_out, u->C_in, 3, 3}, cshape[1] = {u->C_out};
             /* Freezing by count (train.freeze_blocks) counts these pooled blocks. */
@@ -252,7 +252,7 @@ static sermo_status cnn_create(model *m, const cnn_arch *arch, sermo_error *err)
     if ((s = cnn_plan(st, cfg, cfg->max_batch, cfg->max_frames, err))) return s;
     /* Count in double first: size_t products of the largest configs could wrap. */
     double approx = (double)cfg->max_batch * cfg->n_bins * cfg->max_frames *
-                    (cfg->in_channels + 3.0 * arch->blocks[0].channels);
+                    (cfg->in_channels + 3.0 * st->units[0].C_out);
     size_t nf = 0, ni = 0;
     if (approx < (double)CNN_MAX_ARENA) cnn_layout(st, cfg, NULL, NULL, &nf, &ni);
     if (approx >= (double)CNN_MAX_ARENA || nf > CNN_MAX_ARENA)
@@ -360,6 +360,7 @@ const model_spec model_spec_cnn3 = {
     .description = "3 blocks of conv3x3-BN-ReLU-maxpool2 (32/64/128 channels), "
                    "global average pool, dropout, linear",
     .defaults = {.batch_size = 32, .epochs = 30, .patience = 10, .n_mels = 64, .hop_length = 160},
+    .width = 32,
     .create = cnn3_create,
     .forward = cnn_forward,
     .backward = cnn_backward,
@@ -371,6 +372,7 @@ const model_spec model_spec_cnn9 = {
     .description = "3 blocks of 3 x conv3x3-BN-ReLU then maxpool2 (32/64/128 channels), "
                    "global average pool, dropout, linear",
     .defaults = {.batch_size = 32, .epochs = 30, .patience = 10, .n_mels = 64, .hop_length = 160},
+    .width = 32,
     .create = cnn9_create,
     .forward = cnn_forward,
     .backward = cnn_backward,

@@ -75,6 +75,10 @@ model *model_create(const char *name, const model_config *cfg, uint64_t seed, se
         return NULL;
     }
     if (check_config(name, cfg, err)) return NULL;
+    if (cfg->width && !spec->width) {
+        sermo_fail(err, SERMO_ERR_INVALID, "model %s: has no model.width option (got %d)", name, cfg->width);
+        return NULL;
+    }
     model *m = calloc(1, sizeof *m);
     if (!m) {
         sermo_fail(err, SERMO_ERR_NOMEM, "model %s: cannot allocate", name);
@@ -82,6 +86,7 @@ model *model_create(const char *name, const model_config *cfg, uint64_t seed, se
     }
     m->spec = spec;
     m->cfg = *cfg;
+    if (!m->cfg.width) m->cfg.width = spec->width;
     nn_params_init(&m->params);
     nn_params_init(&m->buffers);
     sermo_rng_seed(&m->rng, seed);

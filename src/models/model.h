@@ -33,6 +33,9 @@ typedef struct model_config {
     int32_t head;        /* model.head: a model_head_kind */
     int32_t head_hidden[2]; /* model.head_hidden (mlp head): widths of its two hidden
                                layers, e.g. 512, 256 */
+    int32_t width;       /* model.width: channels of the first stage, doubled at each
+                            later one (resnet 64, cnn 32); a family without the
+                            option (spec->width 0) refuses a nonzero one */
 } model_config;
 
 /* The classifier on top of a backbone's pooled features (model.head). */
@@ -49,6 +52,7 @@ typedef struct model_defaults {
     int32_t n_mels, hop_length;           /* features.n_mels, features.hop_length */
     int32_t frames;                       /* train.frames (the autoencoder needs a multiple of 8) */
     float lr;                              /* train.lr */
+    const char *feature_kind;             /* features.kind the family is built for ("egemaps"); NULL keeps it */
 } model_defaults;
 
 typedef struct model model;
@@ -63,6 +67,8 @@ typedef struct model_spec {
      * with the mean squared error against its input; backward takes
      * d(loss)/d(recon) in place of dlogits. n_classes is then unused. */
     int reconstructs;
+    /* The default of model.width, or 0: the family has no width option. */
+    int32_t width;
     /* Builds the parameter table and layer plan, allocates activations;
      * finalises and initialises params and buffers (models_internal.h). */
     sermo_status (*create)(model *m, sermo_error *err);

@@ -40,5 +40,6 @@ extern const model_spec model_spec_resnet18, model_spec_resnet34;
 extern const model_spec model_spec_vgg16;
 extern const model_spec model_spec_autoencoder;
 extern const model_spec model_spec_vit;
+extern const model_spec model_spec_egemaps_linear;
 
 #endif

@@ -12,6 +12,7 @@ static const model_spec *const registry[] = {
     &model_spec_vgg16,
     &model_spec_autoencoder,
     &model_spec_vit,
+    &model_spec_egemaps_linear,
 };
 
 #define REGISTRY_N ((int)(sizeof registry / sizeof registry[0]))

@@ -5,7 +5,8 @@
  *
  *   stem    conv1 7x7 stride 2 pad 3 (no bias) -> bn1 -> ReLU
  *           -> MaxPool2d(3, stride 2, pad 1)
- *   layerK  depth[K] BasicBlocks of 64, 128, 256, 512 channels:
+ *   layerK  depth[K] BasicBlocks of 64, 128, 256, 512 channels (model.width
+ *           W gives W, 2W, 4W, 8W and a W-channel stem; 64 is torchvision's):
  *             out = ReLU(bn2(conv2(ReLU(bn1(conv1(x))))) + identity)
  *           conv1/conv2 3x3 pad 1 (no bias); the first block of layers 2-4
  *           has stride 2 and identity = downsample(x) = BN(conv1x1 stride 2),
@@ -45,7 +46,6 @@
 
 #define RESNET_STAGES 4
 #define RESNET_MAX_BLOCKS 16 /* resnet34: 3 + 4 + 6 + 3 */
-#define RESNET_STEM_C 64
 /* Total stride of the stem and stages: 2 (conv1) x 2 (maxpool) x 2^3 (layers
  * 2-4). Fewer input rows or frames than this leave layer4 with less than one
  * position per 32 inputs, most of its 3x3 kernels reading padding; such a
@@ -53,7 +53,6 @@
 #define RESNET_MIN_SIZE 32
 #define RESNET_MAX_IMAGE 1024
 
-static const int stage_channels[RESNET_STAGES] = {64, 128, 256, 512};
 
 typedef struct resnet_arch {
     int depth[RESNET_STAGES]; /* BasicBlocks per stage (torchvision's `layers`) */
@@ -76,8 +75,8 @@ typedef struct resnet_state {
     layer_input input;
     layer_conv stem;     /* conv1 -> bn1 -> ReLU */
     nn_pool2d pool;      /* MaxPool2d(3, 2, 1) of the stem */
-    float *pooled;       /* (B, 64, H/4, W/4) */
-    int32_t *argmax;     /* (B, 64, H/4, W/4) */
+    float *pooled;       /* (B, width, H/4, W/4) */
+    int32_t *argmax;     /* (B, width, H/4, W/4) */
     resnet_block blocks[RESNET_MAX_BLOCKS];
     layer_head head;
     float *feat, *dfeat; /* (B, D) */
@@ -124,13 +123,14 @@ static sermo_status resnet_add_entries(model *m, resnet_state *st, const resnet_
                                        sermo_error *err) {
     sermo_status s;
     char c1[32], b1[32], c2[32], b2[32], d0[40], d1[40];
-    st->stem = (layer_conv){.C_in = m->cfg.channels, .C_out = RESNET_STEM_C, .K = 7, .stride = 2,
+    /* torchvision's 64, 128, 256, 512 at the default width 64. */
+    int C = m->cfg.width;
+    st->stem = (layer_conv){.C_in = m->cfg.channels, .C_out = C, .K = 7, .stride = 2,
                             .pad = 3, .groups = 1, .bn = 1, .act = LAYER_ACT_RELU};
     if ((s = layer_conv_add(m, &st->stem, 0, "conv1", "bn1", err))) return s;
-    int C = RESNET_STEM_C;
     st->n_blocks = 0;
     for (int k = 0; k < RESNET_STAGES; k++) {
-        int C_out = stage_channels[k];
+        int C_out = m->cfg.width << k;
         for (int j = 0; j < arch->depth[k]; j++) {
             resnet_block *blk = &st->blocks[st->n_blocks++];
             int stride = k > 0 && j == 0 ? 2 : 1;
@@ -178,7 +178,7 @@ static sermo_status resnet_plan(resnet_state *st, int B, int F, int T, sermo_err
     sermo_status s;
     layer_input_dims(&st->input, F, T, &H, &W);
     if ((s = layer_conv_plan(&st->stem, B, H, W, err)) ||
-        (s = nn_pool2d_init(&st->pool, B, RESNET_STEM_C, st->stem.conv.OH, st->stem.conv.OW, 3,
+        (s = nn_pool2d_init(&st->pool, B, st->stem.C_out, st->stem.conv.OH, st->stem.conv.OW, 3,
                             2, 1, err)))
         return s;
     H = st->pool.OH;
@@ -202,7 +202,7 @@ static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 static void resnet_layout(resnet_state *st, layer_arena *a, int B, int F, int T) {
     size_t ws = nn_conv2d_workspace_size(&st->stem.conv, st->threads);
     size_t n_stem = layer_conv_numel(&st->stem), n_blk = 0;
-    size_t n_pool = (size_t)B * RESNET_STEM_C * (size_t)st->pool.OH * (size_t)st->pool.OW;
+    size_t n_pool = (size_t)B * (size_t)st->stem.C_out * (size_t)st->pool.OH * (size_t)st->pool.OW;
     layer_input_layout(&st->input, a, B, F, T);
     layer_conv_layout(&st->stem, a);
     st->pooled = layer_take(a, n_pool);
@@ -398,6 +398,7 @@ const model_spec model_spec_resnet18 = {
     .description = "torchvision ResNet-18 (BasicBlock x [2,2,2,2], 64-512 channels), "
                    "1- or 3-channel stem, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
+    .width = 64,
     .create = resnet18_create,
     .forward = resnet_forward,
     .backward = resnet_backward,
@@ -409,6 +410,7 @@ const model_spec model_spec_resnet34 = {
     .description = "torchvision ResNet-34 (BasicBlock x [3,4,6,3], 64-512 channels), "
                    "1- or 3-channel stem, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
+    .width = 64,
     .create = resnet34_create,
     .forward = resnet_forward,
     .backward = resnet_backward,

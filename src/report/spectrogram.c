@@ -105,6 +105,7 @@ static const char *spec_value_unit(const sermo_feature_params *fp) {
     case SERMO_FEATURE_MEL: return fp->power == 1 ? "magnitude" : "power";
     case SERMO_FEATURE_LOGMEL: return fp->log_mode == SERMO_LOG_DB ? "dB" : "log power";
     case SERMO_FEATURE_MFCC: return "coefficient value";
+    case SERMO_FEATURE_EGEMAPS: return "functional value";
     }
     return "value";
 }

@@ -94,7 +94,7 @@ static const opt_field fields[] = {
     F_FLOAT(min_lr, 0, 10),
     F_FLOAT(clip_norm, 0, 1e30),
     F_INT(patience, 0, 1e6),
-    F_INT(frames, 8, 1e6),
+    F_INT(frames, 1, 1e6), /* each family checks its own minimum (cnn3: 8) */
     F_FLOAT(dropout, 0, 0.99),
     F_FLOAT(label_smoothing, 0, 0.99),
     F_CHOICE(loss, loss_names),
@@ -133,6 +133,7 @@ static const opt_field fields[] = {
 static const opt_field model_fields[] = {
     M_INT(channels, 0, 64),
     M_INT(image_size, -1, 4096),
+    M_INT(width, 0, 4096),
     {"batchnorm", OPT_TRISTATE, offsetof(model_config, batchnorm), 0, 0, 0, NULL},
     {"size", OPT_TEXT, offsetof(model_config, size), 0, 0, sizeof(((model_config *)0)->size), NULL},
     {"drop_path", OPT_FLOAT, offsetof(model_config, drop_path), -1, 0.99, 0, NULL},

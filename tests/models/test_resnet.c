@@ -254,10 +254,63 @@ static void test_sizes(void) {
     model_free(m);
 }
 
+/* model.width W: a W-channel stem and stages of W, 2W, 4W, 8W; every
+ * parameter count scales with it exactly (a BasicBlock's convs are C x C' x 9,
+ * so the whole net is quadratic in W plus the linear BN and head terms). The
+ * count at W = 64 is torchvision's 11,689,512 less its 1000-class fc and 2
+ * of conv1's 3 input channels, plus a 4-class fc: 11,172,292. cnn3 scales
+ * its 32/64/128 the same way; a family without the option refuses it. */
+static void test_width(void) {
+    sermo_error err = {0};
+    model_config cfg = {.n_classes = 4, .in_channels = 1, .n_bins = 64, .max_frames = 64,
+                        .max_batch = 2, .threads = 1, .width = 16};
+    model *m = model_create("resnet18", &cfg, 1, &err);
+    CHECK(m != NULL, "resnet18 width 16: %s", err.msg);
+    if (m) {
+        const nn_param *stem = nn_params_find(&m->params, "conv1.weight");
+        const nn_param *last = nn_params_find(&m->params, "layer4.1.conv2.weight");
+        const nn_param *fc = nn_params_find(&m->params, "fc.weight");
+        CHECK(stem && stem->shape[0] == 16 && last && last->shape[0] == 128 && last->shape[1] == 128 && fc &&
+                  fc->shape[1] == 128,
+              "width 16: stem 16, layer4 128, fc 128 inputs");
+        int64_t W = 16, n = W * 49 + 2 * W; /* conv1, bn1 */
+        for (int k = 0; k < 4; k++) {
+            int64_t C = W << k, Cin = k ? C / 2 : W;
+            n += Cin * C * 9 + 2 * C + C * C * 9 + 2 * C;     /* block 0: conv1, bn1, conv2, bn2 */
+            if (k) n += Cin * C + 2 * C;                      /* its downsample: conv 1x1, BN */
+            n += 2 * (C * C * 9 + 2 * C);                     /* block 1 */
+        }
+        n += 4 * 8 * W + 4; /* fc */
+        int64_t got = 0;
+        for (int32_t i = 0; i < m->params.n; i++) got += m->params.entries[i].numel;
+        CHECK(got == n, "width 16: %lld parameters, expected %lld", (long long)got, (long long)n);
+        float x[2 * 64 * 64];
+        fill_input(x, sizeof x / sizeof *x, 3);
+        CHECK(model_forward(m, x, 2, 64, 1) != NULL, "width 16 runs forward");
+    }
+    model_free(m);
+    cfg.width = 0;
+    m = model_create("resnet18", &cfg, 1, &err);
+    int64_t n64 = 0;
+    for (int32_t i = 0; m && i < m->params.n; i++) n64 += m->params.entries[i].numel;
+    CHECK(m && m->cfg.width == 64 && n64 == 11172292, "width 0 is torchvision's 64: %lld parameters",
+          (long long)n64);
+    model_free(m);
+    cfg.width = 8;
+    m = model_create("cnn3", &cfg, 1, &err);
+    const nn_param *c3 = m ? nn_params_find(&m->params, "features.8.weight") : NULL;
+    CHECK(c3 && c3->shape[0] == 32 && c3->shape[1] == 16, "cnn3 width 8: its third conv is 16 -> 32");
+    model_free(m);
+    m = model_create("vit", &cfg, 1, &err);
+    CHECK(!m && strstr(err.msg, "model.width"), "vit refuses model.width: %s", err.msg);
+    model_free(m);
+}
+
 int main(void) {
     test_golden();
     test_tables();
     test_options();
+    test_width();
     test_sizes();
     return check_report();
 }

@@ -82,7 +82,7 @@ static void test_model_keys(void) {
     expect_error("model.head_hidden", "512, 256, 128", "two integers");
     expect_error("model.head_hidden", "512, 0", "two integers");
     expect_error("model.size", "a-name-far-too-long-for-it", "bytes");
-    expect_error("model.depth", "3", "model.* keys: name, init_from, channels, image_size, batchnorm, size, "
+    expect_error("model.depth", "3", "model.* keys: name, init_from, channels, image_size, width, batchnorm, size, "
                                      "drop_path, head, head_hidden");
     expect_error("model.chanels", "3", "did you mean model.channels?");
     expect_error("train.freeze", "features.0,,features.1", "prefixes");
@@ -159,7 +159,9 @@ static void test_model_file(void) {
     m = sermo_model_load(path, 1, &err);
     CHECK(m != NULL, "load old: %s", err.msg);
     if (m) {
-        model_config zero = {0}, got = train_predictor_net(m)->cfg;
+        /* model.width resolves to the family's at create. */
+        model_config zero = {.width = train_predictor_net(m)->spec->width}, got = train_predictor_net(m)->cfg;
+        CHECK(zero.width > 0, "the family has a default width");
         got.n_classes = got.in_channels = got.n_bins = got.max_frames = got.max_batch = got.threads = 0;
         got.dropout = 0;
         CHECK(!memcmp(&got, &zero, sizeof zero), "old file: family defaults");
