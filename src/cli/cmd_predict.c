@@ -1,19 +1,28 @@
-/* cmd_predict.c: `sermo predict MODEL FILE... [--json]`, and with
- * --segment a timeline of emotions over each (long) recording. */
+/* cmd_predict.c: `sermo predict [MODEL] FILE... [--json]`, and with
+ * --segment a timeline of emotions over each (long) recording. Without a
+ * MODEL the bundled default model (models/default.safetensors) is used. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *predict_usage =
-    "usage: sermo predict MODEL FILE... [--json] [--threads N] [--segment DUR [--hop DUR]]\n"
+    "usage: sermo predict [MODEL] FILE... [--json] [--threads N] [--segment DUR [--hop DUR]]\n"
     "\n"
     "Classifies each audio FILE with MODEL (a model.safetensors from `sermo train`)\n"
     "and prints the most probable label and every class probability (--json: one\n"
     "JSON array). A file that cannot be read is reported with its reason and the\n"
     "others still run; the exit code is non-zero when any file failed.\n"
+    "\n"
+    "MODEL is the first argument when its name ends in .safetensors. Without one,\n"
+    "the bundled default model is used (8 RAVDESS emotions, trained on all of\n"
+    "RAVDESS; non-commercial licence, see MODEL_CARD.md): $SERMO_MODEL when set,\n"
+    "else share/sermo/default.safetensors beside the installed binary's folder,\n"
+    "else models/default.safetensors of the source tree the binary was built in.\n"
     "\n"
     "Long recordings: --segment DUR cuts each file into windows of DUR starting\n"
     "every --hop DUR (default: the segment, no overlap; a hop longer than the\n"
@@ -158,6 +167,36 @@ static int predict_segments_file(sermo_model *m, const char *file, double seg_s,
     return failed;
 }
 
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* The bundled model's path into buf (see predict_usage for the order), or
+ * non-zero after an error naming every place looked at. The binary's own
+ * location, not a compiled-in path, so an installed tree can move. */
+static int predict_default_model(char *buf, size_t size) {
+    const char *env = getenv("SERMO_MODEL");
+    if (env && *env) {
+        snprintf(buf, size, "%s", env);
+        return 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return cli_error("predict: no MODEL given, SERMO_MODEL is unset and the binary's path is unknown");
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    const char *const places[] = {"../share/sermo/default.safetensors", "../models/default.safetensors"};
+    for (size_t i = 0; i < sizeof places / sizeof *places; i++) {
+        snprintf(buf, size, "%s/%s", exe, places[i]);
+        if (access(buf, R_OK) == 0) return 0;
+    }
+    return cli_error("predict: no MODEL given and no default model: set SERMO_MODEL, or install one as "
+                     "%s/../share/sermo/default.safetensors (or %s/../models/default.safetensors)",
+                     exe, exe);
+}
+
 int cli_predict(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         fputs(predict_usage, stdout);
@@ -172,7 +211,8 @@ int cli_predict(int argc, char **argv) {
                         {NULL, NULL, NULL}};
     cli_args args;
     if (cli_parse(argc, argv, flags, &args)) return 2;
-    if (args.n_positional < 2) {
+    int first = args.n_positional > 0 && ends_with(args.positional[0], ".safetensors");
+    if (args.n_positional < 1 + first) {
         fputs(predict_usage, stderr);
         cli_args_free(&args);
         return 2;
@@ -185,8 +225,14 @@ int cli_predict(int argc, char **argv) {
         cli_args_free(&args);
         return 2;
     }
+    char model_path[PATH_MAX + 64];
+    if (first) snprintf(model_path, sizeof model_path, "%s", args.positional[0]);
+    else if (predict_default_model(model_path, sizeof model_path)) {
+        cli_args_free(&args);
+        return 1;
+    }
     sermo_error err;
-    sermo_model *m = sermo_model_load(args.positional[0], threads ? atoi(threads) : 1, &err);
+    sermo_model *m = sermo_model_load(model_path, threads ? atoi(threads) : 1, &err);
     if (!m) {
         cli_args_free(&args);
         return cli_error("%s", err.msg);
@@ -195,7 +241,7 @@ int cli_predict(int argc, char **argv) {
     float *probs = malloc(sizeof(float) * (size_t)L);
     cJSON *all = json ? cJSON_CreateArray() : NULL;
     int failed = 0;
-    for (int i = 1; probs && i < args.n_positional; i++) {
+    for (int i = first; probs && i < args.n_positional; i++) {
         const char *file = args.positional[i];
         if (segment) {
             failed += predict_segments_file(m, file, seg_s, hop_s, probs, all);

@@ -86,8 +86,12 @@ int main(void) {
     fclose(o);
     rc = run("predict %s %s/clip01.wav", cut, dir);
     CHECK(rc == 1 && strstr(cli_out, "cut.safetensors: "), "truncated model: %s", cli_out);
-    rc = run("predict %s/clip01.wav %s/clip01.wav", dir, dir);
-    CHECK(rc == 1 && strstr(cli_out, "clip01.wav: "), "audio as a model: %s", cli_out);
+    /* A MODEL is the first argument when it ends in .safetensors. */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp %s/clip01.wav %s/audio.safetensors", dir, dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    rc = run("predict %s/audio.safetensors %s/clip01.wav", dir, dir);
+    CHECK(rc == 1 && strstr(cli_out, "audio.safetensors: "), "audio as a model: %s", cli_out);
 
     /* Resume after the run finished continues to a larger epoch count. */
     rc = run("train %s/data.csv --out %s/run --cache %s/cache --resume data.split=speaker data.val_speakers=s2 "
@@ -104,7 +108,6 @@ int main(void) {
     rc = run("train %s/data.csv --out %s/run2 train.epochs=-3", dir, dir);
     CHECK(rc != 0 && strstr(cli_out, "train.epochs"), "bad epochs: %s", cli_out);
 
-    char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return check_report();
