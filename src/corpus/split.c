@@ -11,7 +11,9 @@
  *             "ravdess:07", and every corpus's 07), a qualified id
  *             ("ravdess:07"), a numeric range of bare ids ("21-22",
  *             optionally qualified: "ravdess:21-24"), or a comma list of
- *             these. A name that matches no speaker is an error.
+ *             these. A name that matches no speaker is an error. With
+ *             val_speakers only, nothing is tested: a final model trained
+ *             on everyone else, its epoch chosen on the validation voices.
  *   kfold   - the unique speakers, sorted by strcmp, are shuffled with
  *             `seed` and dealt round-robin into `folds` folds; fold `fold`
  *             is test, fold (fold + 1) % folds is val (none when folds == 2)
@@ -276,11 +278,13 @@ static sermo_status split_speakers(const sermo_corpus *c, const sermo_split_para
     memset(sel, -1, (size_t)(ns ? ns : 1));
     sermo_status st = SERMO_OK;
     if (p->kind == SERMO_SPLIT_SPEAKER) {
-        if (!p->test_speakers || !p->test_speakers[0])
-            st = sermo_fail(err, SERMO_ERR_INVALID, "test_speakers: a speaker split needs test speakers");
-        if (st == SERMO_OK)
+        int has_test = p->test_speakers && p->test_speakers[0], has_val = p->val_speakers && p->val_speakers[0];
+        if (!has_test && !has_val)
+            st = sermo_fail(err, SERMO_ERR_INVALID,
+                            "test_speakers: a speaker split needs test speakers, or validation speakers only");
+        if (st == SERMO_OK && has_test)
             st = select_speakers(p->test_speakers, "test_speakers", spk, ns, sel, SERMO_PART_TEST, err);
-        if (st == SERMO_OK && p->val_speakers)
+        if (st == SERMO_OK && has_val)
             st = select_speakers(p->val_speakers, "val_speakers", spk, ns, sel, SERMO_PART_VAL, err);
     } else {
         if (p->folds < 2 || p->fold < 0 || p->fold >= p->folds)

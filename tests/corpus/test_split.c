@@ -137,7 +137,14 @@ static void test_speaker(const sermo_corpus *c) {
     p.test_speakers = "08";
     CHECK(sermo_split_make(c, &p, q, &err) == SERMO_ERR_INVALID && strstr(err.msg, "both"), "val and test: %s", err.msg);
     p.test_speakers = NULL;
-    CHECK(sermo_split_make(c, &p, q, &err) == SERMO_ERR_INVALID, "no test speakers");
+    CHECK(sermo_split_make(c, &p, q, &err) == SERMO_OK, "validation speakers only: %s", err.msg);
+    int only_val = 1;
+    for (int64_t i = 0; i < n; i++)
+        only_val &= q[i] == (part[i] == SERMO_PART_VAL ? SERMO_PART_VAL : SERMO_PART_TRAIN);
+    CHECK(only_val, "validation speakers only: 08 val, everyone else (09-10 too) train, no test");
+    p.val_speakers = "";
+    CHECK(sermo_split_make(c, &p, q, &err) == SERMO_ERR_INVALID && strstr(err.msg, "test_speakers"),
+          "neither test nor validation speakers: %s", err.msg);
     free(part);
     free(q);
 }
