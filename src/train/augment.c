@@ -158,6 +158,22 @@ float train_mixup_loss(float *dlogits, const float *logits, const int32_t *label
 
 /* --------------------------------------------------------------- waveforms */
 
+size_t train_wave_speed(const float *in, size_t n, float *out, double rate) {
+    if (n == 0) return 0;
+    size_t m = (size_t)floor((double)(n - 1) / rate) + 1;
+    for (size_t j = 0; j < m; j++) {
+        double x = (double)j * rate;
+        size_t i = (size_t)x;
+        if (i >= n - 1) { /* the last sample, reached exactly or by rounding */
+            out[j] = in[n - 1];
+            continue;
+        }
+        double f = x - (double)i;
+        out[j] = (float)((1.0 - f) * in[i] + f * in[i + 1]);
+    }
+    return m;
+}
+
 int train_wave_add_noise(float *pcm, size_t n, float p, float snr_lo_db, float snr_hi_db, sermo_rng *rng,
                          float *snr_db) {
     if (!(sermo_rng_uniform(rng) < p)) return 0;

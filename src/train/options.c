@@ -120,6 +120,7 @@ static const opt_field fields[] = {
     F_INT(slow_blocks, 0, 1e6),
     F_FLOAT(slow_lr_mult, 0, 1e3),
     F_FLOAT(backbone_lr_mult, 0, 1e3),
+    F_FLOAT(speed, 0, 0.5),
     F_FLOAT(noise_prob, 0, 1),
     F_FLOAT(noise_snr_min, -100, 200),
     F_FLOAT(noise_snr_max, -100, 200),

@@ -227,7 +227,7 @@ static sermo_status check_options(const train_options *opt, const train_data *da
     train_wave_aug aug;
     if (train_wave_aug_from_options(&aug, opt) && (!data->waves || !data->features))
         return sermo_fail(err, SERMO_ERR_INVALID,
-                          "train.noise_prob / gain_db / shift_ms: waveform augmentation needs the training audio "
+                          "train.speed / noise_prob / gain_db / shift_ms: waveform augmentation needs the training audio "
                           "(train_data.waves and .features)");
     return SERMO_OK;
 }

@@ -133,15 +133,25 @@ int32_t train_argmax(const float *logits, int32_t L);
 sermo_status train_norm_stats(const sermo_cache *cache, const int8_t *part, int8_t which, float *mean,
                               float *std, sermo_error *err);
 
-/* Waveform augmentation settings (train.noise_prob, noise_snr_min/max,
+/* Waveform augmentation settings (train.speed, noise_prob, noise_snr_min/max,
  * gain_db, shift_ms); every field 0 but the SNRs is off. */
 typedef struct train_wave_aug {
+    float speed;                  /* train_wave_speed at a rate uniform in [1 - speed, 1 + speed) */
     float noise_prob;             /* train_wave_add_noise's p */
     float snr_min_db, snr_max_db; /* its SNR range */
     float gain_db;                /* train_wave_gain in [-gain_db, gain_db) */
     float shift_ms;               /* train_wave_shift by up to round(shift_ms * rate / 1000)
                                      samples, zeros shifted in (not circular) */
 } train_wave_aug;
+
+/* Speed perturbation (Ko et al., "Audio augmentation for speech
+ * recognition", Interspeech 2015): out(j) = in(j * rate) by linear
+ * interpolation, floor((n - 1) / rate) + 1 samples (0 for n = 0), so pitch,
+ * formants and tempo all scale by rate, as another speaker's would. A rate
+ * above 1 folds what lies above rate / 2 of Nyquist back down (no
+ * anti-alias filter): speech has little energy there, and this is
+ * augmentation. Returns the samples written to out. */
+size_t train_wave_speed(const float *in, size_t n, float *out, double rate);
 
 typedef struct train_options train_options;
 /* The train.* augmentation keys of opt; 1 when any augmentation is on. */
@@ -223,7 +233,7 @@ int64_t train_batcher_n_batches(const train_batcher *b, int B);
  * from w's PCM, augmented by aug, turned into features with fp (the
  * cache's settings, so n_bins and frame counts match the cache's), then
  * normalised and cropped as before. Per item the draws from the rng are, in
- * this order: train_wave_add_noise (when noise_prob > 0: u, then the SNR and
+ * this order: the speed rate (one, when speed > 0), train_wave_add_noise (when noise_prob > 0: u, then the SNR and
  * the noise when u < p), train_wave_gain (one, when gain_db > 0),
  * train_wave_shift (one, when shift_ms > 0), then the crop offset (when the
  * item is longer than T). With every setting off the features are those of
@@ -231,9 +241,12 @@ int64_t train_batcher_n_batches(const train_batcher *b, int B);
 sermo_status train_batcher_use_waves(train_batcher *b, const train_waves *w, const train_wave_aug *aug,
                                      const sermo_feature_params *fp, sermo_error *err);
 /* Item i's features from its PCM after aug: out (F, *n_frames), pcm scratch
- * (w->n[i], at most w->max_n) receives the augmented samples. */
+ * (train_wave_pcm_floats) receives the augmented samples at its start. */
 sermo_status train_wave_features(const train_waves *w, int64_t i, const train_wave_aug *aug, sermo_features *feat,
                                  sermo_rng *rng, float *pcm, float *out, int64_t *n_frames, sermo_error *err);
+/* Floats of pcm scratch train_wave_features needs for any item of w: its
+ * longest clip, and with speed on room for the clip slowed down as well. */
+size_t train_wave_pcm_floats(const train_waves *w, const train_wave_aug *aug);
 
 /* ------------------------------------------------------- parameter groups */
 
@@ -333,6 +346,7 @@ struct train_options {
     float slow_lr_mult;      /* train.slow_lr_mult: 0.01 */
     float backbone_lr_mult;  /* train.backbone_lr_mult: 1; other non-head entries */
     /* Waveform augmentation of the training items (train_wave_aug). */
+    float speed;             /* train.speed: 0 (off); rate uniform in 1 +- speed */
     float noise_prob;        /* train.noise_prob: 0 (off) */
     float noise_snr_min, noise_snr_max; /* train.noise_snr_min 10, train.noise_snr_max 30 (dB) */
     float gain_db;           /* train.gain_db: 0 (off); gain uniform in [-gain_db, gain_db) dB */

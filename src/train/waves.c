@@ -1,7 +1,7 @@
 /* waves.c: waveform augmentation in the training pipeline. The processed
  * PCM of the training items is decoded once into a temporary file (read back
  * one clip at a time, so memory does not grow with the corpus); each epoch every
- * training item is augmented (noise, gain, shift: augment.c) and turned into
+ * training item is augmented (speed, noise, gain, shift: augment.c) and turned into
  * features with the cache's own settings, then normalised and cropped as the
  * cached path does (batcher.c). */
 #include "train/train.h"
@@ -16,9 +16,9 @@
 #define WAVES_CHUNK 64 /* clips decoded in parallel, then written in order */
 
 int train_wave_aug_from_options(train_wave_aug *aug, const train_options *opt) {
-    *aug = (train_wave_aug){.noise_prob = opt->noise_prob, .snr_min_db = opt->noise_snr_min,
+    *aug = (train_wave_aug){.speed = opt->speed, .noise_prob = opt->noise_prob, .snr_min_db = opt->noise_snr_min,
                             .snr_max_db = opt->noise_snr_max, .gain_db = opt->gain_db, .shift_ms = opt->shift_ms};
-    return aug->noise_prob > 0 || aug->gain_db > 0 || aug->shift_ms > 0;
+    return aug->speed > 0 || aug->noise_prob > 0 || aug->gain_db > 0 || aug->shift_ms > 0;
 }
 
 void train_waves_free(train_waves *w) {
@@ -142,12 +142,29 @@ sermo_status train_waves_load(train_waves *w, const sermo_corpus *corpus, const 
     return st;
 }
 
+/* The most samples train_wave_speed can make of n at the slowest rate. */
+static size_t slowed_floats(size_t n, float speed) {
+    return n ? (size_t)floor((double)(n - 1) / (1.0 - (double)speed)) + 1 : 0;
+}
+
+size_t train_wave_pcm_floats(const train_waves *w, const train_wave_aug *aug) {
+    size_t n = (size_t)w->max_n;
+    return aug->speed > 0 ? slowed_floats(n, aug->speed) + n : n;
+}
+
 sermo_status train_wave_features(const train_waves *w, int64_t i, const train_wave_aug *aug, sermo_features *feat,
                                  sermo_rng *rng, float *pcm, float *out, int64_t *n_frames, sermo_error *err) {
-    sermo_status st = train_waves_read(w, i, pcm, err);
-    if (st) return st;
     size_t n = (size_t)w->n[i];
-    /* Noise, then gain (so the SNR is that of the clip as recorded), then
+    /* With speed on, the clip is read after the room its slowest version
+     * needs, then resampled to the front. */
+    float *raw = aug->speed > 0 ? pcm + slowed_floats((size_t)w->max_n, aug->speed) : pcm;
+    sermo_status st = train_waves_read(w, i, raw, err);
+    if (st) return st;
+    if (aug->speed > 0) {
+        double rate = 1.0 - aug->speed + 2.0 * aug->speed * sermo_rng_uniform(rng);
+        n = train_wave_speed(raw, n, pcm, rate);
+    }
+    /* Speed on the clean clip, then noise, then gain (so the SNR is that of the clip as recorded), then
      * shift; each only when on, so a disabled one draws nothing. */
     if (aug->noise_prob > 0)
         train_wave_add_noise(pcm, n, aug->noise_prob, aug->snr_min_db, aug->snr_max_db, rng, NULL);
@@ -161,13 +178,11 @@ sermo_status train_wave_features(const train_waves *w, int64_t i, const train_wa
 sermo_status train_batcher_use_waves(train_batcher *b, const train_waves *w, const train_wave_aug *aug,
                                      const sermo_feature_params *fp, sermo_error *err) {
     if (!b->train) return sermo_fail(err, SERMO_ERR_INVALID, "batcher: waveform augmentation is for training only");
-    int64_t max_n = 1, max_frames = 1;
-    for (int64_t k = 0; k < b->n; k++) {
-        int64_t i = b->order[k];
-        if (!train_waves_has(w, i))
-            return sermo_fail(err, SERMO_ERR_INVALID, "training audio: cache item %lld has no PCM", (long long)i);
-        if (w->n[i] > max_n) max_n = w->n[i];
-    }
+    int64_t max_frames = 1;
+    for (int64_t k = 0; k < b->n; k++)
+        if (!train_waves_has(w, b->order[k]))
+            return sermo_fail(err, SERMO_ERR_INVALID, "training audio: cache item %lld has no PCM",
+                              (long long)b->order[k]);
     if (!(b->feat = sermo_features_init(fp, err))) return err ? err->status : SERMO_ERR_INVALID;
     if (sermo_features_n_bins(b->feat) != b->F)
         return sermo_fail(err, SERMO_ERR_INVALID, "training audio: features give %d rows, the cache has %d",
@@ -183,7 +198,12 @@ sermo_status train_batcher_use_waves(train_batcher *b, const train_waves *w, con
                               "settings?)", (long long)i, (long long)frames, (long long)cached);
         if (frames > max_frames) max_frames = frames;
     }
-    b->pcm = sermo_alloc(sizeof(float) * (size_t)max_n, err, "training audio");
+    size_t pcm_floats = train_wave_pcm_floats(w, aug);
+    if (aug->speed > 0) { /* the longest clip slowed down */
+        int64_t frames = sermo_features_n_frames(b->feat, (int64_t)(pcm_floats - (size_t)w->max_n));
+        if (frames > max_frames) max_frames = frames;
+    }
+    b->pcm = sermo_alloc(sizeof(float) * (pcm_floats ? pcm_floats : 1), err, "training audio");
     b->feats = sermo_alloc(sizeof(float) * (size_t)b->F * (size_t)max_frames, err, "training audio");
     if (!b->pcm || !b->feats) return SERMO_ERR_NOMEM;
     b->waves = w;

@@ -47,6 +47,35 @@ static int epoch(const sermo_cache *cache, const int8_t *part, const train_waves
     return seen;
 }
 
+/* The held PCM of item i, read into buf. */
+static float *replay_of(const train_waves *w, int64_t i, float *buf) {
+    sermo_error err;
+    CHECK(train_waves_read(w, i, buf, &err) == SERMO_OK, "%s", err.msg);
+    return buf;
+}
+
+/* train_wave_speed against the closed form: a sine of frequency f resampled
+ * at rate r is the sine of frequency f r, within linear interpolation's
+ * error (h^2 / 8 max |x''| = (2 pi f / sr)^2 / 8 for unit amplitude);
+ * length floor((n - 1) / r) + 1, the last sample kept; rate 1 copies. */
+static void test_speed(void) {
+    enum { N = 16000 };
+    static float x[N], y[2 * N];
+    const double f = 200, sr = 16000;
+    for (int i = 0; i < N; i++) x[i] = (float)sin(2 * M_PI * f * i / sr);
+    const double rates[] = {0.9, 1.0, 1.1, 1.37};
+    for (size_t k = 0; k < sizeof rates / sizeof *rates; k++) {
+        double r = rates[k], worst = 0, bound = pow(2 * M_PI * f / sr, 2) / 8 + 1e-6;
+        size_t m = train_wave_speed(x, N, y, r);
+        CHECK(m == (size_t)floor((N - 1) / r) + 1, "rate %g: %zu samples", r, m);
+        for (size_t j = 0; j < m; j++) worst = fmax(worst, fabs(y[j] - sin(2 * M_PI * f * r * (double)j / sr)));
+        CHECK(worst <= bound, "rate %g: max error %g against sin(2 pi f r t), bound %g", r, worst, bound);
+    }
+    CHECK(train_wave_speed(x, N, y, 1.0) == N && !memcmp(x, y, sizeof x), "rate 1 copies");
+    CHECK(train_wave_speed(x, 0, y, 1.1) == 0 && train_wave_speed(x, 1, y, 1.1) == 1 && y[0] == x[0],
+          "empty and one-sample clips");
+}
+
 static void test_features(const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part) {
     sermo_audio_params ap;
     sermo_feature_params fp;
@@ -119,6 +148,30 @@ static void test_features(const sermo_corpus *corpus, const sermo_cache *cache, 
     CHECK(diff > NMEL * cn / 4, "real augmentation changes the features (%ld of %lld values by > 0.5 dB)", diff,
           (long long)(NMEL * cn));
 
+    /* Speed first, from the same rng: the rate, the clip resampled, then
+     * noise, gain and shift as above. Slowed down, the clip gets longer. */
+    train_wave_aug fast = on;
+    fast.speed = 0.2f;
+    sermo_rng_seed(&r1, 78);
+    sermo_rng_seed(&r2, 78);
+    float *scratch = malloc(sizeof(float) * train_wave_pcm_floats(&w, &fast));
+    float *wide = malloc(sizeof(float) * NMEL * 600), *wide_want = malloc(sizeof(float) * NMEL * 600);
+    float *slow = malloc(sizeof(float) * (size_t)(n / 0.8 + 2));
+    CHECK(train_wave_features(&w, item, &fast, feat, &r1, scratch, wide, &frames, &err) == SERMO_OK, "%s", err.msg);
+    double rate = 1.0 - fast.speed + 2.0 * fast.speed * sermo_rng_uniform(&r2);
+    size_t m = train_wave_speed(replay_of(&w, item, replay), (size_t)n, slow, rate);
+    train_wave_add_noise(slow, m, 1, 5, 15, &r2, NULL);
+    train_wave_gain(slow, m, -6, 6, &r2);
+    train_wave_shift(slow, m, 320, 0, &r2);
+    sermo_features_compute(feat, slow, (int64_t)m, wide_want, &err);
+    CHECK(frames == sermo_features_n_frames(feat, (int64_t)m) &&
+              !memcmp(wide, wide_want, sizeof(float) * NMEL * (size_t)frames) && r1.s[0] == r2.s[0],
+          "speed %.3f (%zu samples of %lld), then noise, gain, shift by hand", rate, m, (long long)n);
+    free(scratch);
+    free(wide);
+    free(wide_want);
+    free(slow);
+
     /* PCM missing for a training item: refused when the batcher is set up. */
     train_waves val;
     CHECK(train_waves_load(&val, corpus, part, SERMO_PART_VAL, &ap, 1, dir, &err) == SERMO_OK, "%s", err.msg);
@@ -168,7 +221,7 @@ static void test_training(const tt_setup *su) {
     opt.gain_db = 6;
     opt.shift_ms = 20;
     train_result a, c, plain;
-    CHECK(run(&opt, &data, "none", 0, NULL, &a, &err) == SERMO_ERR_INVALID && strstr(err.msg, "train.noise_prob"),
+    CHECK(run(&opt, &data, "none", 0, NULL, &a, &err) == SERMO_ERR_INVALID && strstr(err.msg, "noise_prob"),
           "augmentation without the audio refused: %s", err.msg);
     data.waves = &w;
     data.features = &fp;
@@ -192,6 +245,7 @@ static void test_training(const tt_setup *su) {
 }
 
 int main(void) {
+    test_speed();
     if (!mkdtemp(dir)) SKIP("cannot make a temp dir");
     tt_setup su;
     CHECK(tt_setup_init(&su, dir, NCLIP, NMEL) == 0, "synthetic corpus and cache");
