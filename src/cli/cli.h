@@ -42,13 +42,12 @@ typedef struct cli_flag {
     int *on;
 } cli_flag;
 
-#define CLI_MAX_POSITIONAL 64
 #define CLI_MAX_OVERRIDES 256
 typedef struct cli_args {
     /* configs/default.yaml < the model's defaults (model_spec.defaults) <
      * --config FILE < key=value, so a user setting always wins */
     sermo_config *config;
-    const char *positional[CLI_MAX_POSITIONAL];
+    const char **positional; /* (argc) as many as the command line holds: `predict *.wav` */
     int n_positional;
     /* The user's layers, kept to build the settings again for another model. */
     const char *config_path;

@@ -5,6 +5,7 @@
 #include "models/model.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* "train.lr=3e-4": a dotted identifier before '=' (a path never starts so). */
@@ -124,8 +125,6 @@ static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
             if (out->n_overrides == CLI_MAX_OVERRIDES) return cli_error("%s: too many key=value settings", argv[0]);
             out->overrides[out->n_overrides++] = a;
         } else {
-            if (out->n_positional == CLI_MAX_POSITIONAL)
-                return cli_error("%s: too many arguments", argv[0]);
             out->positional[out->n_positional++] = a;
         }
     }
@@ -137,6 +136,8 @@ static int parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
 
 int cli_parse(int argc, char **argv, const cli_flag *flags, cli_args *out) {
     memset(out, 0, sizeof *out);
+    if (!(out->positional = malloc(sizeof *out->positional * (size_t)(argc > 0 ? argc : 1))))
+        return cli_error("%s: out of memory", argc > 0 ? argv[0] : "sermo");
     int rc = parse(argc, argv, flags, out);
     if (rc) cli_args_free(out); /* callers return at once on failure */
     return rc;
@@ -155,7 +156,9 @@ int cli_apply_overrides(sermo_config *config, int argc, char **argv) {
 
 void cli_args_free(cli_args *args) {
     sermo_config_free(args->config);
+    free(args->positional);
     args->config = NULL;
+    args->positional = NULL;
 }
 
 int cli_audio_features(const sermo_config *config, sermo_audio_params *ap, sermo_feature_params *fp) {

@@ -15,7 +15,7 @@ static char cli_out[1 << 16];
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...) {
     const char *bin = getenv("SERMO_BIN");
-    char args[4096], cmd[8192];
+    static char args[1 << 16], cmd[(1 << 16) + 1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);

@@ -86,6 +86,15 @@ int main(void) {
     fclose(o);
     rc = run("predict %s %s/clip01.wav", cut, dir);
     CHECK(rc == 1 && strstr(cli_out, "cut.safetensors: "), "truncated model: %s", cli_out);
+    /* As many files as the shell passes (there was a cap of 64). */
+    static char many[100 * 600];
+    size_t used = 0;
+    for (int i = 0; i < 100; i++) used += (size_t)snprintf(many + used, sizeof many - used, " %s/clip01.wav", dir);
+    rc = run("predict %s/run/model.safetensors%s", dir, many);
+    int lines = 0;
+    for (const char *p = cli_out; (p = strstr(p, "clip01.wav: ")); p++) lines++;
+    CHECK(rc == 0 && lines == 100, "100 files: exit %d, %d lines", rc, lines);
+
     /* A MODEL is the first argument when it ends in .safetensors. */
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "cp %s/clip01.wav %s/audio.safetensors", dir, dir);
