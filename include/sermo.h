@@ -319,6 +319,16 @@ typedef struct sermo_model sermo_model;
 SERMO_API sermo_model *sermo_model_load(const char *path, int32_t threads, sermo_error *err);
 SERMO_API void sermo_model_free(sermo_model *model);
 SERMO_API int32_t sermo_model_n_classes(const sermo_model *model);
+/* 1 for a model, n for an ensemble of n (sermo_model_write_ensemble). An
+ * ensemble classifies PCM and files (the weighted mean of its members'
+ * probabilities, each member with its own audio and feature settings), not
+ * features; its audio and feature params are its first member's. */
+SERMO_API int32_t sermo_model_n_members(const sermo_model *model);
+/* An ensemble file at path (written atomically) holding the n model files
+ * (which must classify into the same labels) and their weights (NULL: equal;
+ * normalised to sum 1). Late fusion in one file. */
+SERMO_API sermo_status sermo_model_write_ensemble(const char *path, const char *const *models, const float *weights,
+                                                  int32_t n, sermo_error *err);
 SERMO_API const char *sermo_model_class_name(const sermo_model *model, int32_t label);
 /* A metadata value ("model", "frames", "audio.sample_rate", ...) or NULL. */
 SERMO_API const char *sermo_model_meta(const sermo_model *model, const char *key);

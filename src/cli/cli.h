@@ -22,6 +22,7 @@ int cli_train(int argc, char **argv);
 int cli_train_interrupted(void);
 int cli_eval(int argc, char **argv);
 int cli_predict(int argc, char **argv);
+int cli_ensemble(int argc, char **argv);
 int cli_models(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_pipeline(int argc, char **argv);
@@ -73,7 +74,8 @@ int cli_open_corpus(const sermo_config *config, const char *path, sermo_corpus *
  * "cache"; threads 0: all cores; built and path (its file name) may be NULL. */
 sermo_cache *cli_open_cache(const sermo_corpus *corpus, const sermo_audio_params *ap, const sermo_feature_params *fp,
                             const char *dir, int32_t threads, int *built, char path[4096]);
-/* Predicts the clips of part `which` (all when < 0) from the cache, prints
+/* Predicts the clips of part `which` (all when < 0) from the cache (NULL:
+ * from their audio files, as an ensemble must), prints
  * the report and writes classification_report.txt, metrics.json and
  * confusion_matrix.png into dir. Corpus classes map to model labels by name. */
 int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part,

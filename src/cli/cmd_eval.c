@@ -92,7 +92,9 @@ int cli_eval(int argc, char **argv) {
             goto done;
         }
     }
-    if (!(cache = cli_open_cache(corpus, sermo_model_audio_params(m), sermo_model_feature_params(m), cache_dir, 0,
+    /* An ensemble's members compute their own features: it classifies the audio. */
+    if (sermo_model_n_members(m) == 1 &&
+        !(cache = cli_open_cache(corpus, sermo_model_audio_params(m), sermo_model_feature_params(m), cache_dir, 0,
                                  NULL, NULL)))
         goto done;
     if (out) snprintf(dir, sizeof dir, "%s", out);

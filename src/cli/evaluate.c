@@ -23,13 +23,13 @@ static int32_t *map_classes(const sermo_model *m, const sermo_corpus *c) {
 
 int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part,
                  int which, const char *dir, const char *split_name, sermo_metrics *out) {
-    int64_t n = sermo_cache_size(cache), used = 0, unknown = 0;
+    int64_t n = cache ? sermo_cache_size(cache) : sermo_corpus_size(corpus), used = 0, unknown = 0;
     int32_t L = sermo_model_n_classes(m);
     int32_t *map = map_classes(m, corpus), *truth = malloc(sizeof(int32_t) * (size_t)n);
     float *probs = malloc(sizeof(float) * (size_t)n * (size_t)L);
     const char **names = malloc(sizeof *names * (size_t)L);
     /* One item at a time, copied out: mapped pages would stay resident. */
-    size_t cap = (size_t)sermo_cache_n_bins(cache) * (size_t)sermo_cache_max_frames(cache);
+    size_t cap = cache ? (size_t)sermo_cache_n_bins(cache) * (size_t)sermo_cache_max_frames(cache) : 1;
     float *x = malloc(sizeof(float) * cap);
     int rc = 1;
     sermo_error err;
@@ -42,15 +42,18 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
     cli_progress_init(&bar, "evaluating");
     for (int64_t i = 0; i < n; i++) {
         if (which >= 0 && part[i] != which) continue;
-        int32_t y = map[sermo_cache_label(cache, i)];
+        const sermo_item *item = sermo_corpus_item(corpus, i);
+        int32_t y = map[cache ? sermo_cache_label(cache, i) : item->label];
         if (y < 0) {
             unknown++;
             continue;
         }
         int64_t frames;
-        if (sermo_cache_read_item(cache, i, x, cap, &frames, &err) ||
-            sermo_model_predict_features(m, x, frames, probs + (size_t)used * L, &err)) {
-            cli_error("%s: %s", sermo_corpus_item(corpus, i)->path, err.msg);
+        float *p = probs + (size_t)used * L;
+        if (cache ? sermo_cache_read_item(cache, i, x, cap, &frames, &err) ||
+                        sermo_model_predict_features(m, x, frames, p, &err)
+                  : sermo_model_predict_file(m, item->path, p, &err)) {
+            cli_error("%s: %s", item->path, err.msg);
             goto done;
         }
         truth[used++] = y;

@@ -11,6 +11,7 @@ static const cli_command commands[] = {
     {"train", "train a classifier and write its run folder", cli_train},
     {"eval", "evaluate a model file on a corpus: report, metrics, confusion matrix", cli_eval},
     {"predict", "classify audio files with a model file", cli_predict},
+    {"ensemble", "fuse several model files into one (mean of their probabilities)", cli_ensemble},
     {"models", "list the registered models: size, recommended settings", cli_models},
     {"bench", "time model inference at batch 1 and 32, appended to a CSV", cli_bench},
     {"pipeline", "train and compare several models on one split", cli_pipeline},

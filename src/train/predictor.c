@@ -4,7 +4,13 @@
  * The file is self-describing: labels (JSON array), the model name, n_bins,
  * frames, the normalisation tensors "norm.mean"/"norm.std" and every
  * resolved setting as "config.<key>" metadata, from which the audio and
- * feature parameters are rebuilt exactly as training used them. */
+ * feature parameters are rebuilt exactly as training used them.
+ *
+ * An ensemble file (ensemble.c writes it) holds whole model files as U8
+ * tensors "member.<i>" and their weights: each member is loaded from its
+ * bytes as above and classifies the audio with its own settings (members may
+ * use different features, e.g. log-mel and egemaps); the ensemble's
+ * probabilities are the weighted mean of theirs (late fusion). */
 #include "train/train.h"
 
 #include "io/safetensors.h"
@@ -17,6 +23,13 @@
 #define MODEL_FORMAT "sermo-model-1"
 
 struct sermo_model {
+    /* An ensemble: n_members > 0 members with weights summing to 1, and
+     * labels, settings and metadata of its own; every field below but
+     * n_classes, labels, audio, feat_params and the metadata stays empty. */
+    int32_t n_members;
+    sermo_model **members;
+    float *weights, *member_probs; /* (n_members), (n_classes) */
+
     model *net;
     int32_t n_classes, n_bins, frames;
     char **labels;              /* (n_classes) */
@@ -128,9 +141,8 @@ static sermo_status keep_metadata(sermo_model *m, const sermo_st_file *f, sermo_
     return SERMO_OK;
 }
 
-sermo_model *sermo_model_load(const char *path, int32_t threads, sermo_error *err) {
-    sermo_st_file *f = sermo_st_open(path, err);
-    if (!f) return NULL;
+/* One model from an open file; path names it in errors. */
+static sermo_model *load_single(const sermo_st_file *f, const char *path, int32_t threads, sermo_error *err) {
     sermo_model *m = calloc(1, sizeof *m);
     sermo_status st = m ? SERMO_OK : sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
     const char *format = sermo_st_meta(f, "format"), *name = sermo_st_meta(f, "model");
@@ -166,7 +178,6 @@ sermo_model *sermo_model_load(const char *path, int32_t threads, sermo_error *er
     if (st == SERMO_OK) st = keep_metadata(m, f, err);
     if (st == SERMO_OK && !(m->x = sermo_alloc(sizeof(float) * (size_t)m->n_bins * m->frames, err, path)))
         st = SERMO_ERR_NOMEM;
-    sermo_st_close(f);
     if (st != SERMO_OK) {
         sermo_model_free(m);
         return NULL;
@@ -174,8 +185,98 @@ sermo_model *sermo_model_load(const char *path, int32_t threads, sermo_error *er
     return m;
 }
 
+/* Member i of an ensemble file: its bytes opened as a model file, checked
+ * to classify into member 0's labels in the same order. */
+static sermo_status load_member(sermo_model *m, const sermo_st_file *f, const char *path, int32_t i, int32_t threads,
+                                sermo_error *err) {
+    char name[32], label[1200];
+    snprintf(name, sizeof name, "member.%d", i);
+    snprintf(label, sizeof label, "%s: %s", path, name);
+    const sermo_st_tensor *t = sermo_st_find(f, name);
+    if (t->dtype != SERMO_ST_U8 || t->ndim != 1)
+        return sermo_fail(err, SERMO_ERR_FORMAT, "%s: not a U8 vector of model bytes", label);
+    sermo_st_file *g = sermo_st_open_memory(t->data, sermo_st_nbytes(t), label, err);
+    if (!g) return err ? err->status : SERMO_ERR_FORMAT;
+    m->members[i] = load_single(g, label, threads, err);
+    sermo_st_close(g);
+    if (!m->members[i]) return err ? err->status : SERMO_ERR_FORMAT;
+    m->n_members = i + 1;
+    const sermo_model *a = m->members[0], *b = m->members[i];
+    int same = a->n_classes == b->n_classes;
+    for (int32_t k = 0; same && k < a->n_classes; k++) same = !strcmp(a->labels[k], b->labels[k]);
+    return same ? SERMO_OK : sermo_fail(err, SERMO_ERR_FORMAT, "%s: its labels are not those of member.0", label);
+}
+
+/* Labels and settings of an ensemble: its first member's. */
+static sermo_status adopt_first(sermo_model *m, const char *path, sermo_error *err) {
+    const sermo_model *first = m->members[0];
+    m->audio = first->audio;
+    m->feat_params = first->feat_params;
+    if (!(m->labels = calloc((size_t)first->n_classes, sizeof *m->labels)) ||
+        !(m->member_probs = calloc((size_t)first->n_classes, sizeof *m->member_probs)))
+        return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+    for (int32_t k = 0; k < first->n_classes; k++) {
+        if (!(m->labels[k] = strdup(first->labels[k]))) return sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+        m->n_classes = k + 1;
+    }
+    return SERMO_OK;
+}
+
+/* The members of an ensemble file and their weights (its "weights"
+ * metadata, a JSON array; default equal), normalised to sum 1. */
+static sermo_model *load_ensemble(const sermo_st_file *f, const char *path, int32_t threads, sermo_error *err) {
+    sermo_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    int32_t n = 0;
+    char name[32];
+    while (snprintf(name, sizeof name, "member.%d", n), sermo_st_find(f, name)) n++;
+    cJSON *w = cJSON_Parse(sermo_st_meta(f, "weights") ? sermo_st_meta(f, "weights") : "null");
+    sermo_status st = SERMO_OK;
+    if (n < 1) st = sermo_fail(err, SERMO_ERR_FORMAT, "%s: an ensemble without members", path);
+    else if (w && (!cJSON_IsArray(w) || cJSON_GetArraySize(w) != n))
+        st = sermo_fail(err, SERMO_ERR_FORMAT, "%s: metadata 'weights' is not a list of %d numbers", path, n);
+    else if (!(m->members = calloc((size_t)n, sizeof *m->members)) ||
+             !(m->weights = calloc((size_t)n, sizeof *m->weights)))
+        st = sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+    double total = 0;
+    for (int32_t i = 0; st == SERMO_OK && i < n; i++) {
+        const cJSON *v = w ? cJSON_GetArrayItem(w, i) : NULL;
+        double x = v ? cJSON_GetNumberValue(v) : 1.0;
+        if (!(x > 0 && x < 1e30)) st = sermo_fail(err, SERMO_ERR_FORMAT, "%s: weight %d is not positive", path, i);
+        m->weights[i] = (float)x;
+        total += x;
+        if (st == SERMO_OK) st = load_member(m, f, path, i, threads, err);
+    }
+    cJSON_Delete(w);
+    for (int32_t i = 0; st == SERMO_OK && i < n; i++) m->weights[i] = (float)(m->weights[i] / total);
+    if (st == SERMO_OK) st = adopt_first(m, path, err);
+    if (st == SERMO_OK) st = keep_metadata(m, f, err);
+    if (st != SERMO_OK) {
+        sermo_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+sermo_model *sermo_model_load(const char *path, int32_t threads, sermo_error *err) {
+    sermo_st_file *f = sermo_st_open(path, err);
+    if (!f) return NULL;
+    const char *format = sermo_st_meta(f, "format");
+    sermo_model *m = format && !strcmp(format, SERMO_ENSEMBLE_FORMAT) ? load_ensemble(f, path, threads, err)
+                                                                      : load_single(f, path, threads, err);
+    sermo_st_close(f);
+    return m;
+}
+
 void sermo_model_free(sermo_model *m) {
     if (!m) return;
+    for (int32_t i = 0; i < m->n_members; i++) sermo_model_free(m->members[i]);
+    free(m->members);
+    free(m->weights);
+    free(m->member_probs);
     model_free(m->net);
     for (int32_t i = 0; m->labels && i < m->n_classes; i++) free(m->labels[i]);
     for (int32_t i = 0; i < m->n_meta; i++) {
@@ -197,6 +298,8 @@ const model *train_predictor_net(const sermo_model *m) { return m->net; }
 
 int32_t sermo_model_n_classes(const sermo_model *m) { return m->n_classes; }
 
+int32_t sermo_model_n_members(const sermo_model *m) { return m->n_members ? m->n_members : 1; }
+
 const char *sermo_model_class_name(const sermo_model *m, int32_t label) {
     return label >= 0 && label < m->n_classes ? m->labels[label] : NULL;
 }
@@ -213,6 +316,11 @@ const sermo_feature_params *sermo_model_feature_params(const sermo_model *m) { r
 
 sermo_status sermo_model_predict_features(sermo_model *m, const float *features, int64_t n_frames, float *probs,
                                           sermo_error *err) {
+    if (m->n_members)
+        return sermo_fail(err, SERMO_ERR_UNSUPPORTED,
+                          "predict: an ensemble of %d models classifies audio (each member computes its own "
+                          "features), not features",
+                          m->n_members);
     if (!features || n_frames < 1) return sermo_fail(err, SERMO_ERR_EMPTY, "predict: no feature frames");
     /* The centred window, as validation and test saw during training. */
     int64_t start = n_frames > m->frames ? (n_frames - m->frames) / 2 : 0;
@@ -243,9 +351,24 @@ static sermo_status predict_audio(sermo_model *m, const sermo_audio *a, float *p
     return sermo_model_predict_features(m, m->features, frames, probs, err);
 }
 
+/* probs = sum_i weight_i * (member i's probabilities for the audio at path,
+ * or for pcm when path is NULL). */
+static sermo_status predict_ensemble(sermo_model *m, const char *path, const float *pcm, int64_t n,
+                                     int32_t sample_rate, float *probs, sermo_error *err) {
+    memset(probs, 0, sizeof *probs * (size_t)m->n_classes);
+    for (int32_t i = 0; i < m->n_members; i++) {
+        sermo_status st = path ? sermo_model_predict_file(m->members[i], path, m->member_probs, err)
+                               : sermo_model_predict_pcm(m->members[i], pcm, n, sample_rate, m->member_probs, err);
+        if (st) return st;
+        for (int32_t k = 0; k < m->n_classes; k++) probs[k] += m->weights[i] * m->member_probs[k];
+    }
+    return SERMO_OK;
+}
+
 sermo_status sermo_model_predict_pcm(sermo_model *m, const float *pcm, int64_t n, int32_t sample_rate, float *probs,
                                      sermo_error *err) {
     if (!pcm || n < 1) return sermo_fail(err, SERMO_ERR_EMPTY, "pcm: no samples");
+    if (m->n_members) return predict_ensemble(m, NULL, pcm, n, sample_rate, probs, err);
     sermo_audio a = {.samples = sermo_alloc(sizeof(float) * (size_t)n, err, "pcm"), .n = n, .sample_rate = sample_rate};
     if (!a.samples) return SERMO_ERR_NOMEM;
     memcpy(a.samples, pcm, sizeof(float) * (size_t)n);
@@ -256,6 +379,7 @@ sermo_status sermo_model_predict_pcm(sermo_model *m, const float *pcm, int64_t n
 }
 
 sermo_status sermo_model_predict_file(sermo_model *m, const char *path, float *probs, sermo_error *err) {
+    if (m->n_members) return predict_ensemble(m, path, NULL, 0, 0, probs, err);
     sermo_audio a;
     sermo_status st = sermo_audio_load_file(path, &m->audio, &a, err);
     if (st == SERMO_OK) st = predict_audio(m, &a, probs, path, err);

@@ -439,7 +439,11 @@ typedef struct train_data {
 sermo_status train_run(const train_options *opt, const train_data *data, train_progress_fn progress,
                        void *user_data, train_result *result, sermo_error *err);
 
-/* The network a loaded model file rebuilt (predictor.c), for tests. */
+/* The "format" metadata of an ensemble file (ensemble.c, predictor.c). */
+#define SERMO_ENSEMBLE_FORMAT "sermo-ensemble-1"
+
+/* The network a loaded model file rebuilt (predictor.c), for tests; NULL for
+ * an ensemble. */
 const model *train_predictor_net(const sermo_model *m);
 
 /* ------------------------------------------------ checkpoint (internal) */
