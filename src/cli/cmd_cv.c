@@ -19,7 +19,7 @@
 
 static const char *cv_usage =
     "usage: sermo cv [PATH] --out DIR [--folds K] [--by speaker] [--cache DIR] [--config FILE]\n"
-    "                [key=value ...]\n"
+    "                [--fuse DIR,DIR...] [key=value ...]\n"
     "\n"
     "K-fold cross-validation on the corpus folder or CSV manifest PATH: the\n"
     "speakers are shuffled with data.seed and dealt into K folds (--folds,\n"
@@ -41,7 +41,12 @@ static const char *cv_usage =
     "Running the same command again reuses every fold whose metrics.json exists\n"
     "and whose split.csv and config.yaml are the ones this run would use;\n"
     "a fold stopped by Ctrl-C is resumed from its checkpoint, the others are\n"
-    "trained again.\n";
+    "trained again.\n"
+    "\n"
+    "--fuse A,B,... trains nothing: fold k is the ensemble (`sermo ensemble`,\n"
+    "equal weights) of A/fold-<k>/model.safetensors, B/fold-<k>/... from earlier\n"
+    "cv runs with the same folds (checked), evaluated on fold k's test clips\n"
+    "(`sermo eval`), so late fusion is cross-validated like a single model.\n";
 
 typedef enum cv_state { CV_PENDING, CV_DONE, CV_FAILED } cv_state;
 
@@ -63,6 +68,7 @@ typedef struct cv_run {
     int8_t *parts;              /* (K, n): SERMO_PART_* of every clip in each fold */
     int32_t *fold_of;           /* (n): the fold whose test set holds the clip */
     const sermo_corpus *corpus; /* folds.csv */
+    const char *fuse;           /* --fuse: comma list of cv run folders, or NULL */
     /* The test confusion matrices of the completed folds summed, classes by name. */
     int32_t n_classes;
     char *class_names[SERMO_METRICS_MAX_CLASSES];
@@ -268,11 +274,67 @@ static sermo_config *fold_config(int argc, const char **argv) {
     return config;
 }
 
+#define CV_MAX_FUSED 8
+
+/* --fuse: fold k as the ensemble of the listed runs' fold-k models, each
+ * checked to be trained on this fold's split, evaluated on its test part;
+ * the members' epochs (most) and training seconds (sum) fill the row. */
+static void fuse_fold(cv_run *cv, int32_t k, const char *path, const char *run) {
+    cv_fold *f = &cv->folds[k];
+    char members[CV_MAX_FUSED][CV_PATH_MAX + 64], split[CV_PATH_MAX + 32], target[CV_PATH_MAX + 32];
+    const char *argv[8 + CV_MAX_FUSED] = {"ensemble", "-o", target};
+    int n = 0;
+    double seconds = 0;
+    snprintf(target, sizeof target, "%s/model.safetensors", run);
+    for (const char *p = cv->fuse; *p; n++) {
+        size_t len = strcspn(p, ",");
+        char dir[CV_PATH_MAX];
+        if (n == CV_MAX_FUSED || len + 16 >= sizeof dir) {
+            fold_fail(f, "--fuse: more than %d runs, or a path too long", CV_MAX_FUSED);
+            return;
+        }
+        snprintf(dir, sizeof dir, "%.*s/fold-%d", (int)len, p, k);
+        if (!split_matches(cv, k, dir)) {
+            fold_fail(f, "%s: not trained on this fold's split (split.csv differs or is missing)", dir);
+            return;
+        }
+        int32_t epochs = 0;
+        double s = 0;
+        char msg[sizeof f->error];
+        if (cli_read_history(dir, &epochs, &s, msg, sizeof msg)) {
+            fold_fail(f, "%s", msg);
+            return;
+        }
+        if (epochs > f->epochs) f->epochs = epochs;
+        seconds += s;
+        snprintf(members[n], sizeof members[n], "%s/model.safetensors", dir);
+        argv[3 + n] = members[n];
+        if (n == 0) snprintf(split, sizeof split, "%s/split.csv", dir);
+        p += len + (p[len] == ',');
+    }
+    if (mkdir(run, 0755) != 0 && errno != EEXIST) {
+        fold_fail(f, "%s: cannot create: %s", run, strerror(errno));
+        return;
+    }
+    const char *eval[] = {"eval", target, "--data", path, "--split-file", split, "--out", run};
+    if (cli_ensemble(3 + n, (char **)argv) || cli_eval(8, (char **)eval)) {
+        fold_fail(f, "%s", cli_last_error());
+        return;
+    }
+    f->train_s = seconds;
+    if (!read_metrics(cv, f, run)) f->state = CV_DONE;
+}
+
 /* Fold k, reused or trained; its row is then done or failed. */
 static void run_fold(cv_run *cv, int32_t k, const cli_args *args, const char *path, const char *cache) {
     cv_fold *f = &cv->folds[k];
     char run[CV_PATH_MAX], keys[3][64];
     snprintf(run, sizeof run, "%s/fold-%d", cv->out, k);
+    if (cv->fuse) {
+        fprintf(stderr, "cv: [%d/%d] fold %d (test speakers %s): fusing %s\n", k + 1, cv->K, k, f->speakers, cv->fuse);
+        fuse_fold(cv, k, path, run);
+        return;
+    }
     const char *argv[CLI_TRAIN_ARGV_MAX];
     int argc = train_argv(args, path, cache, run, 0, keys, cv->K, k, argv);
     sermo_config *want = fold_config(argc, argv);
@@ -379,7 +441,9 @@ static void md_cell(FILE *out, const char *text) {
 
 static void fill_cv_md(FILE *out, const void *ctx) {
     const cv_run *cv = ctx;
-    fprintf(out, "%d-fold cross-validation by speaker (data.seed %llu)\n\n", cv->K, (unsigned long long)cv->seed);
+    fprintf(out, "%d-fold cross-validation by speaker (data.seed %llu)", cv->K, (unsigned long long)cv->seed);
+    if (cv->fuse) fprintf(out, ": late fusion of %s", cv->fuse);
+    fputs("\n\n", out);
     fputs("| fold | test speakers | clips | accuracy | UAR | macro-F1 | weighted-F1 | epochs | training (s) |\n"
           "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
           out);
@@ -556,14 +620,15 @@ int cli_cv(int argc, char **argv) {
         fputs(cv_usage, stdout);
         return 0;
     }
-    const char *out = NULL, *cache = NULL, *folds = "6", *by = "speaker";
+    const char *out = NULL, *cache = NULL, *folds = "6", *by = "speaker", *fuse = NULL;
     cli_flag flags[] = {{"--out", &out, NULL}, {"--cache", &cache, NULL}, {"--folds", &folds, NULL},
-                        {"--by", &by, NULL},   {NULL, NULL, NULL}};
+                        {"--by", &by, NULL},   {"--fuse", &fuse, NULL},   {NULL, NULL, NULL}};
     cli_args args;
     if (cli_parse(argc, argv, flags, &args)) return 2;
     cv_run cv;
     memset(&cv, 0, sizeof cv);
     cv.out = out;
+    cv.fuse = fuse && *fuse ? fuse : NULL;
     sermo_corpus *corpus = NULL;
     sermo_config *config = NULL;
     int rc = 2;

@@ -300,6 +300,26 @@ int main(void) {
           "failed fold row: %d %s", rc, text);
     CHECK(strstr(cli_out, "fold 1: failed: "), "failure on stderr: %.300s", cli_out);
 
+    /* --fuse: each fold the ensemble of two earlier runs' fold models
+     * (cnn3 above, egemaps-linear here), evaluated on the fold's test clips. */
+    rc = run("cv %s --folds %d --out %s/eg --cache %s/cache model=egemaps-linear train.epochs=3 train.threads=1",
+             manifest, K, dir, dir);
+    CHECK(rc == 0, "egemaps cv: %d %.300s", rc, cli_out);
+    rc = run("cv %s --folds %d --out %s/fused --fuse %s,%s/eg", manifest, K, dir, out, dir);
+    snprintf(path, sizeof path, "%s/fused", dir);
+    n = read_cv_csv(path, rows);
+    int fused_ok = rc == 0 && n == K;
+    for (int k = 0; fused_ok && k < K; k++)
+        fused_ok = !strcmp(rows[k].status, "ok") && rows[k].clips == N_CLIPS / K && rows[k].epochs == 3;
+    CHECK(fused_ok && strstr(cli_out, "late fusion of"), "fused folds: %d %.600s", rc, cli_out);
+    snprintf(path, sizeof path, "%s/fused/fold-0/model.safetensors", dir);
+    rc = run("predict %s %s", path, clip_path[0]);
+    CHECK(rc == 0, "the fused fold model predicts: %.300s", cli_out);
+    /* A run whose fold 1 never trained cannot be fused there. */
+    rc = run("cv %s --folds %d --out %s/fused2 --fuse %s/q,%s/eg", manifest, K, dir, dir, dir);
+    CHECK(rc == 1 && strstr(cli_out, "fold-1: not trained on this fold's split"), "fusing a failed fold: %d %.400s",
+          rc, cli_out);
+
     /* Clear errors before any training. */
     rc = run("cv %s --folds %d --by clip --out %s/r", manifest, K, dir);
     CHECK(rc == 2 && strstr(cli_out, "--by") && strstr(cli_out, "speaker"), "bad --by: %d %s", rc, cli_out);
