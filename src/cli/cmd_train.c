@@ -280,9 +280,12 @@ int cli_train(int argc, char **argv) {
         goto done;
     }
     printf("  model:      %s/model.safetensors\n  history:    %s/history.csv (training_curves.png)\n"
-           "  checkpoint: %s/checkpoint.safetensors\n  split:      %s/split.csv\n"
-           "  test:       %s/classification_report.txt, metrics.json, confusion_matrix.png\n",
-           out, out, out, out, out);
+           "  checkpoint: %s/checkpoint.safetensors\n  split:      %s/split.csv\n",
+           out, out, out, out);
+    int tested = 0;
+    for (int64_t i = 0; i < sermo_corpus_size(corpus); i++) tested |= part[i] == SERMO_PART_TEST;
+    if (tested) printf("  test:       %s/classification_report.txt, metrics.json, confusion_matrix.png\n", out);
+    else printf("  test:       none (no test speakers or clips)\n");
     rc = 0;
 done:
     free(names);
