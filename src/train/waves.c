@@ -164,8 +164,9 @@ sermo_status train_wave_features(const train_waves *w, int64_t i, const train_wa
         double rate = 1.0 - aug->speed + 2.0 * aug->speed * sermo_rng_uniform(rng);
         n = train_wave_speed(raw, n, pcm, rate);
     }
-    /* Speed on the clean clip, then noise, then gain (so the SNR is that of the clip as recorded), then
-     * shift; each only when on, so a disabled one draws nothing. */
+    /* Speed on the clean clip, then noise, then gain (so the SNR is that of
+     * the clip as recorded), then shift; each only when on, so a disabled
+     * one draws nothing. */
     if (aug->noise_prob > 0)
         train_wave_add_noise(pcm, n, aug->noise_prob, aug->snr_min_db, aug->snr_max_db, rng, NULL);
     if (aug->gain_db > 0) train_wave_gain(pcm, n, -aug->gain_db, aug->gain_db, rng);
