@@ -58,7 +58,7 @@ static void check_file(sermo_model *clf, const sermo_st_file *st, sermo_features
 int main(void) {
     (void)tt_make_cache; /* train_test_util.h's log-mel corpus; this one is egemaps */
     if (!mkdtemp(dir)) SKIP("cannot make a temp dir");
-    char path[1200], manifest[1200], cache_path[4096], cache_dir[1200];
+    char path[1200], manifest[1200];
     snprintf(manifest, sizeof manifest, "%s/manifest.csv", dir);
     FILE *mf = fopen(manifest, "w");
     if (!mf) SKIP("cannot write %s", manifest);
@@ -77,21 +77,12 @@ int main(void) {
     sermo_corpus_default_params(&cp);
     sermo_corpus *corpus = sermo_corpus_init(&cp);
     CHECK(sermo_corpus_add(corpus, manifest, SERMO_CORPUS_MANIFEST, &err) == SERMO_OK, "manifest: %s", err.msg);
-    sermo_audio_params ap;
-    sermo_audio_default_params(&ap);
     sermo_feature_params fp;
     sermo_feature_default_params(&fp);
     fp.kind = SERMO_FEATURE_EGEMAPS;
-    sermo_cache_params cap;
-    sermo_cache_default_params(&cap);
-    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
-    cap.dir = cache_dir;
-    cap.threads = 1;
-    int built = 0;
-    sermo_cache *cache = NULL;
-    if (sermo_cache_prepare(corpus, &ap, &fp, &cap, cache_path, sizeof cache_path, &built, &err) ||
-        !(cache = sermo_cache_open(cache_path, &err))) {
-        CHECK(0, "cache: %s", err.msg);
+    sermo_cache *cache = tt_open_cache(corpus, dir, &fp);
+    if (!cache) {
+        CHECK(0, "egemaps cache built and opened");
         sermo_corpus_free(corpus);
         tt_remove_dir(dir);
         return check_report();

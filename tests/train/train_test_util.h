@@ -31,8 +31,28 @@ static void tt_write_tone(const char *path, double freq, double seconds, int rat
 
 /* n clips into dir (which must exist), their manifest and feature cache;
  * returns the open cache and the corpus in *corpus, or NULL (message printed). */
+/* The feature cache of corpus c with features fp (default audio settings)
+ * under dir/cache, built and opened; NULL after printing why. */
+static sermo_cache *tt_open_cache(const sermo_corpus *c, const char *dir, const sermo_feature_params *fp) {
+    char cache_path[4096], cache_dir[1024];
+    sermo_audio_params ap;
+    sermo_audio_default_params(&ap);
+    sermo_cache_params cap;
+    sermo_cache_default_params(&cap);
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    cap.dir = cache_dir;
+    cap.threads = 1;
+    int built = 0;
+    sermo_error err;
+    sermo_cache *cache = NULL;
+    if (sermo_cache_prepare(c, &ap, fp, &cap, cache_path, sizeof cache_path, &built, &err) ||
+        !(cache = sermo_cache_open(cache_path, &err)))
+        fprintf(stderr, "cache: %s\n", err.msg);
+    return cache;
+}
+
 static sermo_cache *tt_make_cache(const char *dir, int n, int n_mels, sermo_corpus **corpus) {
-    char path[1024], manifest[1024], cache_path[4096];
+    char path[1024], manifest[1024];
     snprintf(manifest, sizeof manifest, "%s/manifest.csv", dir);
     FILE *m = fopen(manifest, "w");
     if (!m) return NULL;
@@ -56,24 +76,13 @@ static sermo_cache *tt_make_cache(const char *dir, int n, int n_mels, sermo_corp
         sermo_corpus_free(c);
         return NULL;
     }
-    sermo_audio_params ap;
-    sermo_audio_default_params(&ap);
     sermo_feature_params fp;
     sermo_feature_default_params(&fp);
     fp.n_mels = n_mels;
     fp.kind = SERMO_FEATURE_LOGMEL;
     fp.log_mode = SERMO_LOG_DB;
-    sermo_cache_params cap;
-    sermo_cache_default_params(&cap);
-    char cache_dir[1024];
-    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
-    cap.dir = cache_dir;
-    cap.threads = 1;
-    int built = 0;
-    sermo_cache *cache = NULL;
-    if (sermo_cache_prepare(c, &ap, &fp, &cap, cache_path, sizeof cache_path, &built, &err) ||
-        !(cache = sermo_cache_open(cache_path, &err))) {
-        fprintf(stderr, "cache: %s\n", err.msg);
+    sermo_cache *cache = tt_open_cache(c, dir, &fp);
+    if (!cache) {
         sermo_corpus_free(c);
         return NULL;
     }
