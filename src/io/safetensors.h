@@ -118,4 +118,15 @@ const char *sermo_st_meta_at(const sermo_st_file *file, int i, const char **valu
 sermo_status sermo_st_expect(const sermo_st_file *file, const char *name, sermo_st_dtype dtype, int ndim,
                              const int64_t *shape, sermo_error *err);
 
+/* IEEE binary16 bits from a float (round to nearest, ties to even; beyond
+ * 65504 gives infinity) and back (exact). */
+uint16_t sermo_st_half_from_float(float x);
+float sermo_st_half_to_float(uint16_t h);
+
+/* For model loading: the tensor as floats into out (its numel of them),
+ * widened when it is stored as F16; the checks and errors of sermo_st_expect
+ * with an F32 or F16 dtype. */
+sermo_status sermo_st_read_floats(const sermo_st_file *file, const char *name, int ndim, const int64_t *shape,
+                                  float *out, sermo_error *err);
+
 #endif

@@ -1,14 +1,17 @@
 /* ensemble.c: sermo_model_write_ensemble, late fusion in one file. The file
  * is a safetensors file whose tensors "member.<i>" (U8) are the members'
- * model files byte for byte, so each member keeps its own weights, labels,
- * audio and feature settings and normalisation; its metadata holds the
- * format, the weights (a JSON array), the shared labels and each member's
- * model name ("member.<i>.model"). predictor.c loads it. */
+ * model files, so each member keeps its own weights, labels, audio and
+ * feature settings and normalisation; its metadata holds the format, the
+ * weights (a JSON array), the shared labels and each member's model name
+ * ("member.<i>.model"). predictor.c loads it. A member's file is copied with
+ * its large weight tensors as F16 (halve_member): half the size, so the
+ * bundled default model holds three networks in under 10 MB. */
 #include "train/train.h"
 
 #include "io/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,68 @@ static sermo_status read_bytes(const char *path, unsigned char **data, size_t *s
     }
     *size = (size_t)n;
     return SERMO_OK;
+}
+
+/* Tensors this large (weights, not normalisation or batch-norm statistics)
+ * are stored as F16 in the ensemble. */
+#define HALF_MIN_NUMEL 1024
+
+/* *bytes, a member's model file, rewritten with its large F32 tensors as
+ * F16 (half the size; a value beyond F16's range keeps its tensor F32) and
+ * everything else as it was. F32 tensors come first, so they stay aligned. */
+static sermo_status halve_member(unsigned char **bytes, size_t *size, const char *path, sermo_error *err) {
+    sermo_st_file *f = sermo_st_open_memory(*bytes, *size, path, err);
+    if (!f) return err ? err->status : SERMO_ERR_FORMAT;
+    int n = sermo_st_n_tensors(f), n_meta = sermo_st_n_meta(f), n_out = 0;
+    sermo_st_tensor *out = calloc((size_t)n + 1, sizeof *out);
+    uint16_t **halves = calloc((size_t)n + 1, sizeof *halves);
+    const char **keys = calloc((size_t)n_meta + 1, sizeof *keys), **values = calloc((size_t)n_meta + 1, sizeof *values);
+    sermo_status st = out && halves && keys && values ? SERMO_OK : sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; st == SERMO_OK && i < n; i++) {
+        const sermo_st_tensor *t = sermo_st_tensor_at(f, i);
+        int64_t numel = sermo_st_numel(t);
+        if (t->dtype != SERMO_ST_F32 || numel < HALF_MIN_NUMEL) continue;
+        if (!(halves[i] = malloc(sizeof(uint16_t) * (size_t)numel))) {
+            st = sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        const unsigned char *p = t->data;
+        for (int64_t j = 0; halves[i] && j < numel; j++) {
+            float x;
+            memcpy(&x, p + 4 * j, sizeof x);
+            halves[i][j] = sermo_st_half_from_float(x);
+            if (isfinite(x) && !isfinite(sermo_st_half_to_float(halves[i][j]))) {
+                free(halves[i]);
+                halves[i] = NULL;
+            }
+        }
+    }
+    for (int pass = 0; st == SERMO_OK && pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            if (!halves[i] != !pass) continue; /* pass 0: tensors kept as they are; pass 1: the halves */
+            out[n_out] = *sermo_st_tensor_at(f, i);
+            if (pass) {
+                out[n_out].dtype = SERMO_ST_F16;
+                out[n_out].data = halves[i];
+            }
+            n_out++;
+        }
+    for (int i = 0; i < n_meta; i++) keys[i] = sermo_st_meta_at(f, i, &values[i]);
+    void *written = NULL;
+    size_t written_size = 0;
+    if (st == SERMO_OK) st = sermo_st_write_memory(out, n_out, keys, values, n_meta, &written, &written_size, err);
+    sermo_st_close(f);
+    if (st == SERMO_OK) {
+        free(*bytes);
+        *bytes = written;
+        *size = written_size;
+    }
+    for (int i = 0; halves && i < n; i++) free(halves[i]);
+    free(halves);
+    free(out);
+    free(keys);
+    free(values);
+    return st;
 }
 
 sermo_status sermo_model_write_ensemble(const char *path, const char *const *models, const float *weights, int32_t n,
@@ -65,6 +130,7 @@ sermo_status sermo_model_write_ensemble(const char *path, const char *const *mod
             st = sermo_fail(err, SERMO_ERR_NOMEM, "ensemble: out of memory");
         size_t size = 0;
         if (st == SERMO_OK) st = read_bytes(models[i], &bytes[i], &size, err);
+        if (st == SERMO_OK) st = halve_member(&bytes[i], &size, models[i], err);
         snprintf(names[i], sizeof names[i], "member.%d", i);
         snprintf(model_keys[i], sizeof model_keys[i], "member.%d.model", i);
         tensors[i] = (sermo_st_tensor){names[i], SERMO_ST_U8, 1, {(int64_t)size}, bytes[i]};

@@ -110,19 +110,15 @@ static sermo_status load_settings(sermo_model *m, const sermo_st_file *f, model_
 static sermo_status load_table(const sermo_st_file *f, nn_params *table, sermo_error *err) {
     for (int32_t i = 0; i < table->n; i++) {
         const nn_param *e = &table->entries[i];
-        sermo_status st = sermo_st_expect(f, e->name, SERMO_ST_F32, e->ndim, e->shape, err);
+        sermo_status st = sermo_st_read_floats(f, e->name, e->ndim, e->shape, table->data + e->offset, err);
         if (st) return st;
-        memcpy(table->data + e->offset, sermo_st_find(f, e->name)->data, sizeof(float) * e->numel);
     }
     return SERMO_OK;
 }
 
 static sermo_status load_vector(const sermo_st_file *f, const char *name, int64_t n, float **out, sermo_error *err) {
-    sermo_status st = sermo_st_expect(f, name, SERMO_ST_F32, 1, &n, err);
-    if (st) return st;
     if (!(*out = sermo_alloc(sizeof(float) * (size_t)n, err, name))) return SERMO_ERR_NOMEM;
-    memcpy(*out, sermo_st_find(f, name)->data, sizeof(float) * (size_t)n);
-    return SERMO_OK;
+    return sermo_st_read_floats(f, name, 1, &n, *out, err);
 }
 
 static sermo_status keep_metadata(sermo_model *m, const sermo_st_file *f, sermo_error *err) {
