@@ -38,10 +38,13 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
         goto done;
     }
     for (int32_t k = 0; k < L; k++) names[k] = sermo_model_class_name(m, k);
+    int64_t in_split = 0, done_items = 0; /* the bar counts the split's clips */
+    for (int64_t i = 0; i < n; i++) in_split += which < 0 || part[i] == which;
     cli_progress bar;
     cli_progress_init(&bar, "evaluating");
     for (int64_t i = 0; i < n; i++) {
         if (which >= 0 && part[i] != which) continue;
+        done_items++;
         const sermo_item *item = sermo_corpus_item(corpus, i);
         int32_t y = map[cache ? sermo_cache_label(cache, i) : item->label];
         if (y < 0) {
@@ -57,9 +60,9 @@ int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *
             goto done;
         }
         truth[used++] = y;
-        cli_progress_update(i + 1, n, NULL, &bar);
+        cli_progress_update(done_items, in_split, NULL, &bar);
     }
-    cli_progress_update(n, n, NULL, &bar); /* close the bar when the last clip was not in the split */
+    cli_progress_update(in_split, in_split, NULL, &bar); /* close the bar when the last clips were skipped */
     if (unknown) fprintf(stderr, "sermo: %lld clips skipped: their class is not one the model knows\n", (long long)unknown);
     if (used == 0) {
         cli_error("no clips to evaluate in the %s split", split_name);
