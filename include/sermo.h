@@ -241,6 +241,10 @@ SERMO_API int64_t sermo_corpus_size(const sermo_corpus *corpus);
 SERMO_API const sermo_item *sermo_corpus_item(const sermo_corpus *corpus, int64_t i);
 SERMO_API int32_t sermo_corpus_n_classes(const sermo_corpus *corpus);
 SERMO_API const char *sermo_corpus_class_name(const sermo_corpus *corpus, int32_t label);
+/* The common-6 name (sad, angry, disgust, fear, happy, neutral) of an
+ * emotion in any corpus's spelling and any case ("Fearful", "anger",
+ * "happiness"), or NULL outside that set (calm, surprised, boredom, ...). */
+SERMO_API const char *sermo_corpus_map_common6(const char *emotion);
 /* Files skipped: name not parseable, or label outside the label set. */
 SERMO_API int64_t sermo_corpus_n_dropped(const sermo_corpus *corpus);
 /* Every attribute of every item as a string table: "emotion", "speaker", "sex", "age", ... */

@@ -9,14 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The model's label for each corpus class (matched by name), or -1. */
+/* The same emotion: the same name, or names with one common-6 meaning, so
+ * a RAVDESS model ("fearful", "angry") scores TESS's "fear" and EmoDB's
+ * "anger" clips. */
+static int same_emotion(const char *a, const char *b) {
+    const char *common = sermo_corpus_map_common6(a);
+    const char *other = sermo_corpus_map_common6(b);
+    return !strcmp(a, b) || (common && other && !strcmp(common, other));
+}
+
+/* The model's label for each corpus class, or -1. */
 static int32_t *map_classes(const sermo_model *m, const sermo_corpus *c) {
     int32_t n = sermo_corpus_n_classes(c);
     int32_t *map = malloc(sizeof *map * (size_t)(n ? n : 1));
     for (int32_t k = 0; map && k < n; k++) {
         map[k] = -1;
-        for (int32_t j = 0; j < sermo_model_n_classes(m); j++)
-            if (!strcmp(sermo_corpus_class_name(c, k), sermo_model_class_name(m, j))) map[k] = j;
+        for (int32_t j = 0; j < sermo_model_n_classes(m) && map[k] < 0; j++)
+            if (same_emotion(sermo_corpus_class_name(c, k), sermo_model_class_name(m, j))) map[k] = j;
     }
     return map;
 }

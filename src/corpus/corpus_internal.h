@@ -78,10 +78,6 @@ extern const char *const sermo_corpus_emodb_emotions[7];
 #define CORPUS_COMMON6_N 6
 extern const char *const sermo_corpus_common6[CORPUS_COMMON6_N];
 
-/* The COMMON6 name for a native emotion name (any case), or NULL when the
- * emotion is outside the set (calm, surprised, boredom, ...). */
-const char *sermo_corpus_map_common6(const char *emotion);
-
 /* Decade bins: 20 -> "20-29", 7 -> "0-9". */
 void sermo_corpus_age_group(int age, char *out, size_t size);
 
