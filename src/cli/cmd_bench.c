@@ -120,7 +120,7 @@ int cli_bench(int argc, char **argv) {
                         {NULL, NULL, NULL}};
     cli_args args;
     if (cli_parse(argc, argv, flags, &args)) return 2;
-    int32_t runs, T;
+    int32_t runs = 0, T = 0;
     int all = args.n_positional == 1 && !strcmp(args.positional[0], "all");
     int n = all ? model_registry_count() : args.n_positional, rc = 2;
     FILE *csv = NULL;
