@@ -39,9 +39,28 @@ static sermo_status read_bytes(const char *path, unsigned char **data, size_t *s
  * are stored as F16 in the ensemble. */
 #define HALF_MIN_NUMEL 1024
 
+/* t's floats as F16 (malloc'd), or NULL when a finite value would overflow
+ * F16, so the tensor stays F32, or when memory runs out (*oom set). */
+static uint16_t *to_half(const sermo_st_tensor *t, int *oom) {
+    int64_t n = sermo_st_numel(t);
+    uint16_t *h = malloc(sizeof *h * (size_t)n);
+    if (!h) *oom = 1;
+    const unsigned char *p = t->data; /* memcpy: the data need not be aligned */
+    for (int64_t j = 0; h && j < n; j++) {
+        float x;
+        memcpy(&x, p + 4 * j, sizeof x);
+        h[j] = sermo_st_half_from_float(x);
+        if (isfinite(x) && !isfinite(sermo_st_half_to_float(h[j]))) {
+            free(h);
+            return NULL;
+        }
+    }
+    return h;
+}
+
 /* *bytes, a member's model file, rewritten with its large F32 tensors as
- * F16 (half the size; a value beyond F16's range keeps its tensor F32) and
- * everything else as it was. F32 tensors come first, so they stay aligned. */
+ * F16 (half the size) and everything else as it was. F32 tensors come
+ * first, so they stay aligned. */
 static sermo_status halve_member(unsigned char **bytes, size_t *size, const char *path, sermo_error *err) {
     sermo_st_file *f = sermo_st_open_memory(*bytes, *size, path, err);
     if (!f) return err ? err->status : SERMO_ERR_FORMAT;
@@ -49,26 +68,12 @@ static sermo_status halve_member(unsigned char **bytes, size_t *size, const char
     sermo_st_tensor *out = calloc((size_t)n + 1, sizeof *out);
     uint16_t **halves = calloc((size_t)n + 1, sizeof *halves);
     const char **keys = calloc((size_t)n_meta + 1, sizeof *keys), **values = calloc((size_t)n_meta + 1, sizeof *values);
-    sermo_status st = out && halves && keys && values ? SERMO_OK : sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
-    for (int i = 0; st == SERMO_OK && i < n; i++) {
+    int oom = !out || !halves || !keys || !values;
+    for (int i = 0; !oom && i < n; i++) {
         const sermo_st_tensor *t = sermo_st_tensor_at(f, i);
-        int64_t numel = sermo_st_numel(t);
-        if (t->dtype != SERMO_ST_F32 || numel < HALF_MIN_NUMEL) continue;
-        if (!(halves[i] = malloc(sizeof(uint16_t) * (size_t)numel))) {
-            st = sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path);
-            break;
-        }
-        const unsigned char *p = t->data;
-        for (int64_t j = 0; halves[i] && j < numel; j++) {
-            float x;
-            memcpy(&x, p + 4 * j, sizeof x);
-            halves[i][j] = sermo_st_half_from_float(x);
-            if (isfinite(x) && !isfinite(sermo_st_half_to_float(halves[i][j]))) {
-                free(halves[i]);
-                halves[i] = NULL;
-            }
-        }
+        if (t->dtype == SERMO_ST_F32 && sermo_st_numel(t) >= HALF_MIN_NUMEL) halves[i] = to_half(t, &oom);
     }
+    sermo_status st = oom ? sermo_fail(err, SERMO_ERR_NOMEM, "%s: out of memory", path) : SERMO_OK;
     for (int pass = 0; st == SERMO_OK && pass < 2; pass++)
         for (int i = 0; i < n; i++) {
             if (!halves[i] != !pass) continue; /* pass 0: tensors kept as they are; pass 1: the halves */
@@ -79,7 +84,7 @@ static sermo_status halve_member(unsigned char **bytes, size_t *size, const char
             }
             n_out++;
         }
-    for (int i = 0; i < n_meta; i++) keys[i] = sermo_st_meta_at(f, i, &values[i]);
+    for (int i = 0; st == SERMO_OK && i < n_meta; i++) keys[i] = sermo_st_meta_at(f, i, &values[i]);
     void *written = NULL;
     size_t written_size = 0;
     if (st == SERMO_OK) st = sermo_st_write_memory(out, n_out, keys, values, n_meta, &written, &written_size, err);
