@@ -330,7 +330,8 @@ SERMO_API int32_t sermo_model_n_classes(const sermo_model *model);
 SERMO_API int32_t sermo_model_n_members(const sermo_model *model);
 /* An ensemble file at path (written atomically) holding the n model files
  * (which must classify into the same labels) and their weights (NULL: equal;
- * normalised to sum 1). Late fusion in one file. */
+ * normalised to sum 1). Late fusion in one file. The members' weight
+ * tensors (1,024 elements and up) are stored as float16. */
 SERMO_API sermo_status sermo_model_write_ensemble(const char *path, const char *const *models, const float *weights,
                                                   int32_t n, sermo_error *err);
 SERMO_API const char *sermo_model_class_name(const sermo_model *model, int32_t label);

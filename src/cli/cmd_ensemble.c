@@ -11,7 +11,8 @@ static const char *ensemble_usage =
     "files from `sermo train`, with the same labels) and averages their class\n"
     "probabilities, weighted by --weights (default: equal; normalised to sum 1):\n"
     "late fusion. Each member keeps its own audio and feature settings, so a\n"
-    "log-mel network and an egemaps-linear model can be fused. `sermo predict`\n"
+    "log-mel network and an egemaps-linear model can be fused. Weight tensors\n"
+    "are stored as float16: half the size, the same accuracy. `sermo predict`\n"
     "and `sermo eval` take the file like any model (eval then classifies each\n"
     "clip's audio, since the members' features differ).\n";
 
