@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const cli_command commands[] = {
     {"data", "corpus statistics, download and checksum verification", cli_data},
@@ -29,7 +31,21 @@ static void usage(FILE *out) {
     fprintf(out, "\n`sermo <command> --help` describes each command.\n");
 }
 
+/* libgomp spins 300,000 times at each barrier before it sleeps. Alone that
+ * is free, but when other work shares the cores the spinning threads steal
+ * them: two trainings at once took 2.9x as long as one after the other. A
+ * spin count of 10,000 costs nothing alone and brings that to 1.2x
+ * (BENCHMARKS.md, "Sharing the cores"). libgomp reads its settings before
+ * main, so the setting goes into the environment and the program starts
+ * again, once. The user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins, and if
+ * the restart fails the program simply goes on. */
+static void spin_less(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) == 0) execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv) {
+    spin_less(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
