@@ -13,9 +13,9 @@
  * a RAVDESS model ("fearful", "angry") scores TESS's "fear" and EmoDB's
  * "anger" clips. */
 static int same_emotion(const char *a, const char *b) {
-    const char *common = sermo_corpus_map_common6(a);
-    const char *other = sermo_corpus_map_common6(b);
-    return !strcmp(a, b) || (common && other && !strcmp(common, other));
+    if (!strcmp(a, b)) return 1;
+    const char *ca = sermo_corpus_map_common6(a), *cb = sermo_corpus_map_common6(b);
+    return ca && cb && !strcmp(ca, cb);
 }
 
 /* The model's label for each corpus class, or -1. */

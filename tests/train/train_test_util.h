@@ -29,8 +29,6 @@ static void tt_write_tone(const char *path, double freq, double seconds, int rat
     free(x);
 }
 
-/* n clips into dir (which must exist), their manifest and feature cache;
- * returns the open cache and the corpus in *corpus, or NULL (message printed). */
 /* The feature cache of corpus c with features fp (default audio settings)
  * under dir/cache, built and opened; NULL after printing why. */
 static sermo_cache *tt_open_cache(const sermo_corpus *c, const char *dir, const sermo_feature_params *fp) {
@@ -51,6 +49,8 @@ static sermo_cache *tt_open_cache(const sermo_corpus *c, const char *dir, const 
     return cache;
 }
 
+/* n clips into dir (which must exist), their manifest and feature cache;
+ * returns the open cache and the corpus in *corpus, or NULL (message printed). */
 static sermo_cache *tt_make_cache(const char *dir, int n, int n_mels, sermo_corpus **corpus) {
     char path[1024], manifest[1024];
     snprintf(manifest, sizeof manifest, "%s/manifest.csv", dir);
