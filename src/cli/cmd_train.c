@@ -273,6 +273,11 @@ int cli_train(int argc, char **argv) {
            res.stopped_early ? " (early stop)" : res.interrupted ? " (interrupted; --resume continues)" : "",
            classifies ? "macro-F1" : "reconstruction MSE", classifies ? res.best_macro_f1 : -res.best_macro_f1,
            res.best_epoch + 1);
+    if (res.averaged)
+        printf("  the model saved is the mean of the last %d epochs' weights (train.average_last): validation "
+               "accuracy %.4f, %s %.4f\n", res.averaged, res.average.val_acc,
+               classifies ? "macro-F1" : "reconstruction MSE",
+               classifies ? res.average.val_macro_f1 : -res.average.val_macro_f1);
     if (cli_write_curves(out) || finish_run(out, corpus, cache, part, &sp, classifies)) goto done;
     if (!classifies) {
         printf("  model:      %s/model.safetensors (an encoder for model.init_from=...)\n", out);

@@ -59,7 +59,7 @@ static void list_add_table(tensor_list *l, const char *prefix, const nn_params *
 }
 
 static sermo_status list_init_for(tensor_list *l, const model *m, int copies, sermo_error *err) {
-    int n = copies * m->params.n + m->buffers.n + 8;
+    int n = copies * (m->params.n + m->buffers.n) + 8;
     size_t names = (size_t)n * (NN_PARAM_NAME_MAX + 16);
     return list_reserve(l, n, names, err);
 }
@@ -111,7 +111,7 @@ sermo_status train_save_checkpoint(const char *path, const model *m, const nn_ad
                                    const train_state *state, const float *mean, const float *std,
                                    sermo_error *err) {
     tensor_list l;
-    sermo_status st = list_init_for(&l, m, 3, err);
+    sermo_status st = list_init_for(&l, m, 4, err); /* weights, m, v, mean */
     if (st) {
         list_free(&l);
         return st;
@@ -123,17 +123,23 @@ sermo_status train_save_checkpoint(const char *path, const model *m, const nn_ad
     list_add_table(&l, "adamw.m.", &m->params, m->params.m);
     list_add_table(&l, "adamw.v.", &m->params, m->params.v);
     list_add_table(&l, "", &m->buffers, m->buffers.data);
+    if (state->averaged > 0) {
+        list_add_table(&l, "average.", &m->params, state->average_params);
+        list_add_table(&l, "average.", &m->buffers, state->average_buffers);
+    }
     list_add(&l, "", "norm.mean", SERMO_ST_F32, 1, &F, mean);
     list_add(&l, "", "norm.std", SERMO_ST_F32, 1, &F, std);
-    char next[32], step[32], best[64], best_epoch[32], bad[32];
+    char next[32], step[32], best[64], best_epoch[32], bad[32], averaged[32];
     snprintf(next, sizeof next, "%d", state->next_epoch);
     snprintf(step, sizeof step, "%" PRId64, adamw->step);
     snprintf(best, sizeof best, "%a", (double)state->es.best);
     snprintf(best_epoch, sizeof best_epoch, "%d", state->es.best_epoch);
     snprintf(bad, sizeof bad, "%d", state->es.bad_epochs);
-    const char *keys[] = {"format", "model", "next_epoch", "adamw_step", "best_macro_f1", "best_epoch", "bad_epochs"};
-    const char *values[] = {"sermo-checkpoint-1", m->spec->name, next, step, best, best_epoch, bad};
-    st = sermo_st_write(path, l.t, l.n, keys, values, 7, err);
+    snprintf(averaged, sizeof averaged, "%d", state->averaged);
+    const char *keys[] = {"format",     "model",      "next_epoch",     "adamw_step", "best_macro_f1",
+                          "best_epoch", "bad_epochs", "averaged_epochs"};
+    const char *values[] = {"sermo-checkpoint-1", m->spec->name, next, step, best, best_epoch, bad, averaged};
+    st = sermo_st_write(path, l.t, l.n, keys, values, 8, err);
     list_free(&l);
     return st;
 }
@@ -186,7 +192,7 @@ sermo_status train_load_checkpoint(const char *path, model *m, nn_adamw *adamw, 
                         m->spec->name);
         goto done;
     }
-    int64_t four = 4, F = m->cfg.n_bins, next, step, best_epoch, bad;
+    int64_t four = 4, F = m->cfg.n_bins, next, step, best_epoch, bad, averaged = 0;
     if ((st = load_tensor(f, "", "rng.train", SERMO_ST_U64, 1, &four, state->rng.s, err)) ||
         (st = load_tensor(f, "", "rng.model", SERMO_ST_U64, 1, &four, m->rng.s, err)) ||
         (st = load_table(f, "", &m->params, m->params.data, err)) ||
@@ -198,6 +204,18 @@ sermo_status train_load_checkpoint(const char *path, model *m, nn_adamw *adamw, 
         (st = meta_int(f, "next_epoch", &next, err)) || (st = meta_int(f, "adamw_step", &step, err)) ||
         (st = meta_int(f, "best_epoch", &best_epoch, err)) || (st = meta_int(f, "bad_epochs", &bad, err)))
         goto done;
+    /* Checkpoints from before train.average_last have no mean. */
+    if (sermo_st_meta(f, "averaged_epochs") && (st = meta_int(f, "averaged_epochs", &averaged, err))) goto done;
+    if (averaged > 0 && !state->average_params) {
+        st = sermo_fail(err, SERMO_ERR_INVALID,
+                        "%s: the checkpoint averages the last %d epochs' weights, but train.average_last is off; "
+                        "resume with the settings the run started with", path, (int)averaged);
+        goto done;
+    }
+    if (averaged > 0 && ((st = load_table(f, "average.", &m->params, state->average_params, err)) ||
+                         (st = load_table(f, "average.", &m->buffers, state->average_buffers, err))))
+        goto done;
+    state->averaged = (int32_t)averaged;
     const char *best = sermo_st_meta(f, "best_macro_f1");
     char *end = NULL;
     double b = best ? strtod(best, &end) : 0;

@@ -94,6 +94,7 @@ static const opt_field fields[] = {
     F_FLOAT(min_lr, 0, 10),
     F_FLOAT(clip_norm, 0, 1e30),
     F_INT(patience, 0, 1e6),
+    F_INT(average_last, 0, 1e6),
     F_INT(frames, 1, 1e6), /* each family checks its own minimum (cnn3: 8) */
     F_FLOAT(dropout, 0, 0.99),
     F_FLOAT(label_smoothing, 0, 0.99),

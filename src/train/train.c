@@ -4,6 +4,9 @@
  * focal loss; gradient clipping),
  * validate (plain cross-entropy, accuracy, macro-F1), save the model when
  * val macro-F1 improves, append to history.csv, write the checkpoint.
+ * With train.average_last = N the last N epochs' weights are also averaged
+ * (a running mean kept in the checkpoint), and after the last epoch that
+ * mean, validated, replaces the best epoch's model.
  * Batches come from train_loader (loader.c): the next one is assembled on a
  * loader thread while the current one computes.
  *
@@ -69,6 +72,13 @@ static sermo_status history_append(const char *path, const train_epoch_result *r
     fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", r->epoch, r->lr, r->train_loss, r->train_acc,
             r->val_loss, r->val_acc, r->val_macro_f1, r->seconds);
     return fclose(f) ? sermo_fail(err, SERMO_ERR_IO, "%s: write failed", path) : SERMO_OK;
+}
+
+/* Folds an epoch's weights w into the running mean avg as its n-th term
+ * (n = 1 copies them): avg += (w - avg) / n. */
+static void average_update(float *avg, const float *w, size_t n_floats, int32_t n) {
+    float inv = 1.0f / (float)n;
+    for (size_t i = 0; i < n_floats; i++) avg[i] = n == 1 ? w[i] : avg[i] + (w[i] - avg[i]) * inv;
 }
 
 /* Buffers the loop plans once (STYLE.md item 3); the batches themselves
@@ -224,6 +234,10 @@ static sermo_status check_options(const train_options *opt, const train_data *da
         return sermo_fail(err, SERMO_ERR_INVALID,
                           "model.init_from (%s) and resuming cannot be combined: the checkpoint already holds the "
                           "weights; resume without model.init_from", opt->init_from);
+    if (opt->average_last > opt->epochs || (opt->average_last > 0 && opt->patience > 0))
+        return sermo_fail(err, SERMO_ERR_INVALID, "train.average_last (%d): at most train.epochs (%d), and with "
+                          "train.patience=0, since an early stop would leave no last epochs to average",
+                          opt->average_last, opt->epochs);
     train_wave_aug aug;
     if (train_wave_aug_from_options(&aug, opt) && (!data->waves || !data->features))
         return sermo_fail(err, SERMO_ERR_INVALID,
@@ -272,6 +286,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     const sermo_cache *cache = data->cache;
     int32_t F = sermo_cache_n_bins(cache), T = opt->frames, B = opt->batch_size, L = data->n_classes;
     train_work w = {0};
+    train_state state = {0};
     train_batcher tb = {0}, vb = {0};
     train_loader tl = {0}, vl = {0};
     model *m = NULL;
@@ -332,11 +347,27 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         if (progress) progress(&p, user_data);
     }
 
-    train_state state;
-    state.next_epoch = 0;
     sermo_rng_seed(&state.rng, opt->seed ^ (TRAIN_DATA_STREAM << 32));
     train_early_stop_init(&state.es, opt->patience);
+    int32_t first_averaged = opt->epochs - opt->average_last;
+    if (opt->average_last > 0) {
+        state.average_params = sermo_alloc(sizeof(float) * (m->params.total + 1), err, "train average");
+        state.average_buffers = sermo_alloc(sizeof(float) * (m->buffers.total + 1), err, "train average");
+        if (!state.average_params || !state.average_buffers) {
+            st = SERMO_ERR_NOMEM;
+            goto done;
+        }
+    }
     if (opt->resume && (st = train_load_checkpoint(ckpt_path, m, &adamw, &state, w.mean, w.std, err))) goto done;
+    int32_t expect_averaged = opt->average_last > 0 && state.next_epoch > first_averaged
+                                  ? state.next_epoch - first_averaged : 0;
+    if (state.averaged != expect_averaged) {
+        st = sermo_fail(err, SERMO_ERR_INVALID,
+                        "%s: the checkpoint averages %d epochs' weights where train.average_last=%d and "
+                        "train.epochs=%d expect %d; resume with the settings the run started with",
+                        ckpt_path, state.averaged, opt->average_last, opt->epochs, expect_averaged);
+        goto done;
+    }
     if ((st = history_start(history, state.next_epoch, err))) goto done;
 
     train_schedule sched = {.lr = opt->lr, .min_lr = opt->min_lr, .warmup_epochs = opt->warmup_epochs,
@@ -357,6 +388,11 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         if (train_early_stop_update(&state.es, epoch, r.val_macro_f1) &&
             (st = train_save_model(model_path, m, opt, data, w.mean, w.std, epoch, r.val_macro_f1, err)))
             goto done;
+        if (state.average_params && epoch >= first_averaged) {
+            state.averaged++;
+            average_update(state.average_params, m->params.data, m->params.total, state.averaged);
+            average_update(state.average_buffers, m->buffers.data, m->buffers.total, state.averaged);
+        }
         r.seconds = now_seconds() - start;
         state.next_epoch = epoch + 1;
         if ((st = history_append(history, &r, err)) ||
@@ -370,6 +406,17 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
             if (progress(&p, user_data)) stop = 1;
         }
     }
+    if (state.average_params && state.next_epoch == opt->epochs) {
+        /* The checkpoint keeps the last epoch's weights; the model becomes the mean. */
+        memcpy(m->params.data, state.average_params, sizeof(float) * m->params.total);
+        if (m->buffers.total) memcpy(m->buffers.data, state.average_buffers, sizeof(float) * m->buffers.total);
+        train_epoch_result r = {.epoch = opt->epochs - 1, .lr = (float)train_schedule_lr(&sched, opt->epochs - 1)};
+        if ((st = validate(opt, m, &vl, &w, &r, err)) ||
+            (st = train_save_model(model_path, m, opt, data, w.mean, w.std, r.epoch, r.val_macro_f1, err)))
+            goto done;
+        result->averaged = state.averaged;
+        result->average = r;
+    }
     result->interrupted = stop && state.next_epoch < opt->epochs && !result->stopped_early;
     result->epochs_run = state.next_epoch;
     result->best_epoch = state.es.best_epoch;
@@ -381,5 +428,7 @@ done:
     train_batcher_free(&tb);
     train_batcher_free(&vb);
     work_free(&w);
+    free(state.average_params);
+    free(state.average_buffers);
     return st;
 }

@@ -313,6 +313,7 @@ struct train_options {
     float min_lr;          /* train.min_lr: 1e-5 */
     float clip_norm;       /* train.clip_norm: 5; 0 disables */
     int32_t patience;      /* train.patience: 10; 0 disables early stopping */
+    int32_t average_last;  /* train.average_last: 0 (off); N saves the mean of the last N epochs' weights */
     int32_t frames;        /* train.frames: 300 (T, 3 s at a 10 ms hop) */
     float dropout;         /* train.dropout: 0.3 */
     float label_smoothing; /* train.label_smoothing: 0.1 */
@@ -410,6 +411,10 @@ typedef struct train_result {
     int interrupted;      /* the callback asked to stop */
     int32_t init_copied, init_total; /* model.init_from: tensors copied, tensors in the file */
     train_epoch_result last;
+    /* train.average_last: the averaged model's validation (its epoch is the
+     * last one); averaged is 0 when no average was saved (off, interrupted). */
+    int averaged;
+    train_epoch_result average;
 } train_result;
 
 /* Caller metadata entries a model file carries at most. */
@@ -453,6 +458,10 @@ typedef struct train_state {
     int32_t next_epoch;
     sermo_rng rng; /* shuffling and crops */
     train_early_stop es;
+    /* train.average_last: the running mean of the weights (params.total and
+     * buffers.total floats) over the last `averaged` epochs; NULL when off. */
+    float *average_params, *average_buffers;
+    int32_t averaged;
 } train_state;
 
 /* model.safetensors: parameters and buffers by name, "norm.mean"/"norm.std" (F),
@@ -467,12 +476,16 @@ sermo_status train_model_set_meta(const char *path, const char *const *keys, con
                                   sermo_error *err);
 /* checkpoint.safetensors: the model's tensors, AdamW m and v ("adamw.m.<name>",
  * "adamw.v.<name>"), normalisation, "rng.train"/"rng.model" (U64 4), metadata
- * with the step, epoch and early-stopping state (floats as C99 hex, exact). */
+ * with the step, epoch and early-stopping state (floats as C99 hex, exact);
+ * with state->averaged > 0 also the running mean ("average.<name>") and
+ * "averaged_epochs". */
 sermo_status train_save_checkpoint(const char *path, const model *m, const nn_adamw *adamw,
                                    const train_state *state, const float *mean, const float *std,
                                    sermo_error *err);
 /* Restores what train_save_checkpoint wrote into a model of the same name and
- * shapes; mean/std (F) receive the saved statistics. */
+ * shapes; mean/std (F) receive the saved statistics. The running mean goes to
+ * state->average_* when the file has one (SERMO_ERR_INVALID when it has one
+ * and they are NULL). */
 sermo_status train_load_checkpoint(const char *path, model *m, nn_adamw *adamw,
                                    train_state *state, float *mean, float *std, sermo_error *err);
 

@@ -1,10 +1,15 @@
 /* test_train.c: options from the config; a tiny end-to-end run of cnn3 on a
  * synthetic two-class corpus (tones, classes by pitch) reaches high
  * validation accuracy; two runs with one thread are bit-identical; stopping
- * after 2 of 4 epochs and resuming ends exactly where the uninterrupted run does. */
+ * after 2 of 4 epochs and resuming ends exactly where the uninterrupted run does;
+ * train.average_last saves the mean of the last epochs' weights, also when
+ * resumed in the middle of them. */
 #include "train_test_util.h"
 
+#include "io/safetensors.h"
 #include "train/train.h"
+
+#include <math.h>
 
 #define NMEL 16
 #define NCLIP 40
@@ -39,6 +44,11 @@ static void test_options(void) {
 static int stop_after_two(const train_progress *p, void *user_data) {
     (void)user_data;
     return p->epoch_done && p->epoch == 1;
+}
+
+static int stop_after_three(const train_progress *p, void *user_data) {
+    (void)user_data;
+    return p->epoch_done && p->epoch == 2;
 }
 
 static int count_batches(const train_progress *p, void *user_data) {
@@ -80,6 +90,16 @@ static char *history_no_time(const char *run) {
     return out;
 }
 
+static int copy_file(const char *from, const char *to) {
+    size_t n = 0;
+    char *data = slurp(from, &n);
+    FILE *f = data ? fopen(to, "wb") : NULL;
+    int ok = f && fwrite(data, 1, n, f) == n;
+    if (f) ok &= fclose(f) == 0;
+    free(data);
+    return ok;
+}
+
 static int same_file(const char *a_dir, const char *b_dir, const char *name) {
     char a[1200], b[1200];
     snprintf(a, sizeof a, "%s/%s", a_dir, name);
@@ -92,6 +112,35 @@ static int same_file(const char *a_dir, const char *b_dir, const char *name) {
     return same;
 }
 
+/* Largest |model - (a + b) / 2| over the tensors of run_dir/model.safetensors
+ * but the normalisation, where a and b are the same tensors in two
+ * checkpoints; the tensors compared go to *n. -1 when a file or tensor is
+ * missing. */
+static double worst_from_mean(const char *run_dir, const char *ckpt_a, const char *ckpt_b, int *n) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
+    sermo_st_file *m = sermo_st_open(path, NULL), *a = sermo_st_open(ckpt_a, NULL), *b = sermo_st_open(ckpt_b, NULL);
+    double worst = m && a && b ? 0 : -1;
+    *n = 0;
+    for (int i = 0; worst >= 0 && i < sermo_st_n_tensors(m); i++) {
+        const sermo_st_tensor *t = sermo_st_tensor_at(m, i);
+        if (!strncmp(t->name, "norm.", 5)) continue;
+        const sermo_st_tensor *ta = sermo_st_find(a, t->name), *tb = sermo_st_find(b, t->name);
+        if (!ta || !tb || sermo_st_nbytes(ta) != sermo_st_nbytes(t) || t->dtype != SERMO_ST_F32) {
+            worst = -1;
+            break;
+        }
+        const float *x = t->data, *y = ta->data, *z = tb->data;
+        for (size_t k = 0; k < sermo_st_nbytes(t) / sizeof(float); k++)
+            worst = fmax(worst, fabs((double)x[k] - 0.5 * ((double)y[k] + (double)z[k])));
+        ++*n;
+    }
+    sermo_st_close(m);
+    sermo_st_close(a);
+    sermo_st_close(b);
+    return worst;
+}
+
 static sermo_status run(train_options *opt, const train_data *data, const char *name, int resume,
                         train_progress_fn fn, void *user, train_result *res) {
     snprintf(opt->out_dir, sizeof opt->out_dir, "%s/%s", dir, name);
@@ -101,6 +150,49 @@ static sermo_status run(train_options *opt, const train_data *data, const char *
     sermo_status st = train_run(opt, data, fn, user, res, &err);
     CHECK(st == SERMO_OK, "run %s: %s", name, err.msg);
     return st;
+}
+
+/* train.average_last=2 of 4 epochs: the run is stopped after epoch 3 and its
+ * checkpoint (epoch 3's weights) copied aside, then resumed; the model saved
+ * must be the mean of epoch 3's and epoch 4's (the final checkpoint's)
+ * weights, BN statistics included, and equal an uninterrupted run's. */
+static void test_average_last(train_options opt, const train_data *data) {
+    sermo_error err;
+    train_result r;
+    opt.average_last = 2;
+    opt.patience = 0;
+    char h[256], i[256], third[512], last[512];
+    snprintf(h, sizeof h, "%s/h", dir);
+    snprintf(i, sizeof i, "%s/i", dir);
+    snprintf(third, sizeof third, "%s/third.safetensors", dir);
+    snprintf(last, sizeof last, "%s/checkpoint.safetensors", h);
+    if (run(&opt, data, "h", 0, stop_after_three, NULL, &r)) return;
+    CHECK(r.interrupted && r.epochs_run == 3 && !r.averaged, "stopped after %d epochs, averaged %d", r.epochs_run,
+          r.averaged);
+    CHECK(copy_file(last, third), "copy the epoch-3 checkpoint");
+    if (run(&opt, data, "h", 1, NULL, NULL, &r)) return;
+    CHECK(r.averaged == 2 && r.epochs_run == 4, "resumed: %d epochs, mean of %d", r.epochs_run, r.averaged);
+    CHECK(r.average.val_acc >= 0.9f, "the averaged model classifies: val acc %g", r.average.val_acc);
+    int n = 0;
+    double worst = worst_from_mean(h, third, last, &n);
+    CHECK(worst >= 0 && worst < 1e-6 && n > 10, "model = mean of epochs 3 and 4 over %d tensors: worst %g", n,
+          worst);
+    double to_last = worst_from_mean(h, last, last, &n);
+    CHECK(to_last > 1e-4, "the mean is not the last epoch's weights: %g away", to_last);
+    if (run(&opt, data, "i", 0, NULL, NULL, &r)) return;
+    CHECK(same_file(h, i, "model.safetensors") && same_file(h, i, "checkpoint.safetensors"),
+          "resumed averaging equals the uninterrupted run");
+
+    /* Resuming with other settings would average the wrong epochs: refused. */
+    opt.average_last = 3;
+    opt.resume = 1;
+    snprintf(opt.out_dir, sizeof opt.out_dir, "%s/h", dir);
+    CHECK(train_run(&opt, data, NULL, NULL, &r, &err) == SERMO_ERR_INVALID && strstr(err.msg, "average"),
+          "resume with another train.average_last: %s", err.msg);
+    opt.resume = 0;
+    opt.patience = 3;
+    CHECK(train_run(&opt, data, NULL, NULL, &r, &err) == SERMO_ERR_INVALID && strstr(err.msg, "train.patience"),
+          "average_last with early stopping refused: %s", err.msg);
 }
 
 int main(void) {
@@ -211,6 +303,8 @@ int main(void) {
     opt.loss = TRAIN_LOSS_CE;
     opt.specaugment = 0;
     opt.mixup_alpha = 0;
+
+    test_average_last(opt, &data);
 
     /* Resume without a checkpoint fails with the file's name. */
     snprintf(opt.out_dir, sizeof opt.out_dir, "%s/none", dir);
