@@ -25,6 +25,10 @@
 
 #define CACHE_MAGIC "SERMOFC1"
 #define CACHE_VERSION 1u
+/* Bump when a feature kind computes other values from the same parameters
+ * (features/: egemaps.c, mel.c, ...): the key changes, so caches written by
+ * the older code are rebuilt instead of silently reused. */
+#define FEATURES_REVISION 2u
 #define CACHE_CHUNK 64 /* items computed in parallel before being written in order */
 
 typedef struct cache_header {
@@ -72,6 +76,8 @@ static uint64_t cache_key(const sermo_corpus *corpus, const sermo_audio_params *
                           const sermo_feature_params *f) {
     uint64_t h = SERMO_HASH64_INIT;
     h = sermo_hash64(h, CACHE_MAGIC, 8);
+    uint32_t revision = FEATURES_REVISION;
+    h = sermo_hash64(h, &revision, sizeof revision);
     HASH_FIELD(h, a, sample_rate);
     HASH_FIELD(h, a, trim);
     HASH_FIELD(h, a, trim_db);
