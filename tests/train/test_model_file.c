@@ -1,7 +1,9 @@
 /* test_model_file.c: the model file alone classifies audio: sermo_model_load
  * rebuilds the network, labels, normalisation and front end from it, its
  * predictions equal the network's own softmax, PCM and file input agree, and
- * every kind of damaged file is refused with a message naming it. */
+ * every kind of damaged file is refused with a message naming it. An
+ * ensemble stores its members' large tensors as F16, but keeps one in F32
+ * when a value would overflow F16. */
 #include "check.h"
 
 #include "io/safetensors.h"
@@ -70,6 +72,62 @@ static void rewrite(const char *src, const char *dst, const char *drop_tensor, c
     free(values);
 }
 
+/* src with element 0 of tensor `name` set to value, written to dst. */
+static void rewrite_value(const char *src, const char *dst, const char *name, float value) {
+    sermo_error err;
+    sermo_st_file *f = sermo_st_open(src, &err);
+    int nt = sermo_st_n_tensors(f), nm = sermo_st_n_meta(f);
+    sermo_st_tensor *t = calloc((size_t)nt, sizeof *t);
+    const char **keys = calloc((size_t)nm, sizeof *keys), **values = calloc((size_t)nm, sizeof *values);
+    float *copy = NULL;
+    for (int i = 0; i < nt; i++) {
+        t[i] = *sermo_st_tensor_at(f, i);
+        if (strcmp(t[i].name, name)) continue;
+        copy = malloc(sermo_st_nbytes(&t[i]));
+        memcpy(copy, t[i].data, sermo_st_nbytes(&t[i]));
+        copy[0] = value;
+        t[i].data = copy;
+    }
+    for (int i = 0; i < nm; i++) keys[i] = sermo_st_meta_at(f, i, &values[i]);
+    CHECK(copy && sermo_st_write(dst, t, nt, keys, values, nm, &err) == SERMO_OK, "rewrite %s", name);
+    sermo_st_close(f);
+    free(copy);
+    free(t);
+    free(keys);
+    free(values);
+}
+
+/* The dtype member 0 of the ensemble file at path stores tensor `name` in,
+ * and its element 0 widened to float; -1 when absent. */
+static int member_dtype(const char *path, const char *name, float *first) {
+    sermo_st_file *e = sermo_st_open(path, NULL);
+    const sermo_st_tensor *bytes = e ? sermo_st_find(e, "member.0") : NULL;
+    sermo_st_file *m = bytes ? sermo_st_open_memory(bytes->data, sermo_st_nbytes(bytes), "member.0", NULL) : NULL;
+    const sermo_st_tensor *t = m ? sermo_st_find(m, name) : NULL;
+    int dtype = t ? (int)t->dtype : -1;
+    if (t) *first = t->dtype == SERMO_ST_F16 ? sermo_st_half_to_float(*(const uint16_t *)t->data) : *(const float *)t->data;
+    sermo_st_close(m);
+    sermo_st_close(e);
+    return dtype;
+}
+
+/* A weight of 1e5 (beyond F16's 65504) keeps its tensor F32 in an ensemble;
+ * the other large tensors become F16. */
+static void test_ensemble_overflow(const char *path, const char *big, const char *ens) {
+    sermo_error err;
+    rewrite_value(path, big, "features.4.weight", 1e5f);
+    const char *members[] = {big, path};
+    CHECK(sermo_model_write_ensemble(ens, members, NULL, 2, &err) == SERMO_OK, "ensemble: %s", err.msg);
+    float kept = 0, halved = 0;
+    CHECK(member_dtype(ens, "features.4.weight", &kept) == SERMO_ST_F32 && kept == 1e5f,
+          "the tensor holding 1e5 stays F32 (element 0: %g)", kept);
+    CHECK(member_dtype(ens, "features.0.weight", &halved) == SERMO_ST_F32, "a 288-element tensor stays F32");
+    CHECK(member_dtype(ens, "features.8.weight", &halved) == SERMO_ST_F16, "a large tensor becomes F16");
+    sermo_model *m = sermo_model_load(ens, 1, &err);
+    CHECK(m != NULL, "the ensemble loads: %s", m ? "" : err.msg);
+    sermo_model_free(m);
+}
+
 static void expect_refused(const char *path, const char *why, const char *needle) {
     sermo_error err = {0};
     sermo_model *m = sermo_model_load(path, 1, &err);
@@ -80,10 +138,11 @@ static void expect_refused(const char *path, const char *why, const char *needle
 
 int main(void) {
     if (!mkdtemp(dir)) SKIP("cannot make a temp dir");
-    char path[512], bad[512], wav[512];
+    char path[512], bad[512], wav[512], ens[512];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
     snprintf(wav, sizeof wav, "%s/tone.wav", dir);
+    snprintf(ens, sizeof ens, "%s/ensemble.safetensors", dir);
     model *net = save_model(path);
     sermo_error err;
     sermo_model *m = sermo_model_load(path, 1, &err);
@@ -129,6 +188,7 @@ int main(void) {
           "bad audio names the file: %s", err.msg);
     sermo_model_free(m);
     model_free(net);
+    test_ensemble_overflow(path, bad, ens);
 
     /* Damaged files: each refused, naming the file and the reason. */
     expect_refused("/nonexistent/model.safetensors", "missing file", "No such file");
@@ -156,6 +216,7 @@ int main(void) {
     unlink(path);
     unlink(bad);
     unlink(wav);
+    unlink(ens);
     rmdir(dir);
     return check_report();
 }
