@@ -222,6 +222,10 @@ static sermo_status check_options(const train_options *opt, const train_data *da
     if (opt->mixup_alpha > 0 && (opt->loss != TRAIN_LOSS_CE || opt->class_weights != TRAIN_WEIGHTS_NONE))
         return sermo_fail(err, SERMO_ERR_INVALID,
                           "train.mixup_alpha: mixup trains with train.loss=ce and train.class_weights=none");
+    if (opt->specaugment && opt->time_masks > 0 && opt->frames == 1)
+        return sermo_fail(err, SERMO_ERR_INVALID,
+                          "train.specaugment: a time mask on a 1-frame input (train.frames=1, e.g. egemaps "
+                          "functionals) blanks all of it; set train.time_masks=0");
     if (opt->class_weights == TRAIN_WEIGHTS_LIST && opt->n_class_weights != data->n_classes)
         return sermo_fail(err, SERMO_ERR_INVALID, "train.class_weights: %d weights given for %d classes",
                           opt->n_class_weights, data->n_classes);

@@ -301,6 +301,11 @@ int main(void) {
     CHECK(train_run(&opt, &data, NULL, NULL, &f, &err) == SERMO_ERR_INVALID && strstr(err.msg, "train.mixup_alpha"),
           "mixup with focal loss refused: %s", err.msg);
     opt.loss = TRAIN_LOSS_CE;
+    opt.mixup_alpha = 0;
+    opt.frames = 1;
+    CHECK(train_run(&opt, &data, NULL, NULL, &f, &err) == SERMO_ERR_INVALID && strstr(err.msg, "train.time_masks=0"),
+          "time masks on one frame refused: %s", err.msg);
+    opt.frames = 24;
     opt.specaugment = 0;
     opt.mixup_alpha = 0;
 
