@@ -80,8 +80,9 @@ sermo_cache *cli_open_cache(const sermo_corpus *corpus, const sermo_audio_params
  * confusion_matrix.png into dir. Corpus classes map to model labels by name. */
 int cli_evaluate(sermo_model *m, const sermo_corpus *corpus, const sermo_cache *cache, const int8_t *part,
                  int which, const char *dir, const char *split_name, sermo_metrics *out);
-/* dir/history.csv -> dir/training_curves.png */
-int cli_write_curves(const char *dir);
+/* dir/history.csv -> dir/training_curves.png; averaged > 0 (train.average_last)
+ * says in the title that the model saved is that mean, not the marked epoch. */
+int cli_write_curves(const char *dir, int32_t averaged);
 /* The data.split, data.seed, data.*_fraction, data.*_speakers, data.folds
  * and data.fold keys of config, checked (`sermo train` and `sermo cv`). */
 int cli_split_params(const sermo_config *config, sermo_split_params *sp);

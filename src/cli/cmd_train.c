@@ -278,7 +278,7 @@ int cli_train(int argc, char **argv) {
                "accuracy %.4f, %s %.4f\n", res.averaged, res.average.val_acc,
                classifies ? "macro-F1" : "reconstruction MSE",
                classifies ? res.average.val_macro_f1 : -res.average.val_macro_f1);
-    if (cli_write_curves(out) || finish_run(out, corpus, cache, part, &sp, classifies)) goto done;
+    if (cli_write_curves(out, res.averaged) || finish_run(out, corpus, cache, part, &sp, classifies)) goto done;
     if (!classifies) {
         printf("  model:      %s/model.safetensors (an encoder for model.init_from=...)\n", out);
         rc = 0;

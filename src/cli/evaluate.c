@@ -107,7 +107,7 @@ done:
     return rc;
 }
 
-int cli_write_curves(const char *dir) {
+int cli_write_curves(const char *dir, int32_t averaged) {
     char path[4096], line[1024];
     snprintf(path, sizeof path, "%s/history.csv", dir);
     FILE *f = fopen(path, "r");
@@ -132,6 +132,13 @@ int cli_write_curves(const char *dir) {
     fclose(f);
     sermo_curves c = {.n_epochs = n, .train_loss = tl, .val_loss = vl, .train_acc = ta, .val_acc = va, .lr = lr,
                       .best_epoch = best, .title = "Training curves"};
+    char title[160];
+    if (averaged > 0) {
+        snprintf(title, sizeof title,
+                 "Training curves (marked: the best validation epoch; the model saved: the mean of the last %d epochs)",
+                 averaged);
+        c.title = title;
+    }
     snprintf(path, sizeof path, "%s/training_curves.png", dir);
     sermo_error err;
     int rc = n > 0 && sermo_report_curves_png(path, &c, &err) ? cli_error("%s", err.msg) : 0;
