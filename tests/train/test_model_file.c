@@ -105,7 +105,9 @@ static int member_dtype(const char *path, const char *name, float *first) {
     sermo_st_file *m = bytes ? sermo_st_open_memory(bytes->data, sermo_st_nbytes(bytes), "member.0", NULL) : NULL;
     const sermo_st_tensor *t = m ? sermo_st_find(m, name) : NULL;
     int dtype = t ? (int)t->dtype : -1;
-    if (t) *first = t->dtype == SERMO_ST_F16 ? sermo_st_half_to_float(*(const uint16_t *)t->data) : *(const float *)t->data;
+    if (t)
+        *first = t->dtype == SERMO_ST_F16 ? sermo_st_half_to_float(*(const uint16_t *)t->data)
+                                          : *(const float *)t->data;
     sermo_st_close(m);
     sermo_st_close(e);
     return dtype;
