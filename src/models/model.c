@@ -51,7 +51,8 @@ static sermo_status check_config(const char *name, const model_config *c, sermo_
         (s = check_range(name, "n_bins", c->n_bins, 1, MODEL_MAX_BINS, err)) ||
         (s = check_range(name, "max_frames", c->max_frames, 1, MODEL_MAX_FRAMES, err)) ||
         (s = check_range(name, "max_batch", c->max_batch, 1, MODEL_MAX_BATCH, err)) ||
-        (s = check_range(name, "threads", c->threads, 0, MODEL_MAX_THREADS, err)))
+        (s = check_range(name, "threads", c->threads, 0, MODEL_MAX_THREADS, err)) ||
+        (s = check_range(name, "pool", c->pool, MODEL_POOL_DEFAULT, MODEL_POOL_MEANSTD, err)))
         return s;
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) /* also rejects NaN */
         return sermo_fail(err, SERMO_ERR_INVALID, "model %s: dropout is %g, expected 0 <= p < 1",
@@ -77,6 +78,10 @@ model *model_create(const char *name, const model_config *cfg, uint64_t seed, se
     if (check_config(name, cfg, err)) return NULL;
     if (cfg->width && !spec->width) {
         sermo_fail(err, SERMO_ERR_INVALID, "model %s: has no model.width option (got %d)", name, cfg->width);
+        return NULL;
+    }
+    if (cfg->pool == MODEL_POOL_MEANSTD && !spec->meanstd_pool) {
+        sermo_fail(err, SERMO_ERR_INVALID, "model %s: has no model.pool=meanstd option", name);
         return NULL;
     }
     model *m = calloc(1, sizeof *m);

@@ -36,7 +36,16 @@ typedef struct model_config {
     int32_t width;       /* model.width: channels of the first stage, doubled at each
                             later one (resnet 64, cnn 32); a family without the
                             option (spec->width 0) refuses a nonzero one */
+    int32_t pool;        /* model.pool: a model_pool_kind */
 } model_config;
+
+/* How the last feature map becomes one vector per clip (model.pool). */
+typedef enum model_pool_kind {
+    MODEL_POOL_DEFAULT = 0, /* the family's own: the mean */
+    MODEL_POOL_MEAN,        /* "mean": the global average (torchvision's AdaptiveAvgPool2d(1)) */
+    MODEL_POOL_MEANSTD,     /* "meanstd": statistics pooling, mean and std per channel
+                               (nn_global_statpool_forward), twice the features */
+} model_pool_kind;
 
 /* The classifier on top of a backbone's pooled features (model.head). */
 typedef enum model_head_kind {
@@ -69,6 +78,8 @@ typedef struct model_spec {
     int reconstructs;
     /* The default of model.width, or 0: the family has no width option. */
     int32_t width;
+    /* 1: the family takes model.pool=meanstd; others refuse it. */
+    int meanstd_pool;
     /* Builds the parameter table and layer plan, allocates activations;
      * finalises and initialises params and buffers (models_internal.h). */
     sermo_status (*create)(model *m, sermo_error *err);

@@ -11,7 +11,9 @@
  *           conv1/conv2 3x3 pad 1 (no bias); the first block of layers 2-4
  *           has stride 2 and identity = downsample(x) = BN(conv1x1 stride 2),
  *           named layerK.0.downsample.0 / .1 as torchvision's nn.Sequential
- *   head    AdaptiveAvgPool2d(1) (a global mean) -> layer_head: "fc" as
+ *   head    AdaptiveAvgPool2d(1) (a global mean; model.pool=meanstd: the mean
+ *           and standard deviation per channel, statistics pooling, D = 1024
+ *           at width 64) -> layer_head: "fc" as
  *           Dropout(cfg.dropout) -> Linear(512, L) (torchvision has no
  *           dropout; with p = 0 they are equal), or the MLP head as the
  *           nn.Sequential "fc" (fc.0, fc.1, fc.4, fc.5, fc.8).
@@ -22,7 +24,8 @@
  * spectrogram itself, a third of the stem's cost) or 3 (the spectrogram
  * repeated to 3 channels; torchvision's exact conv1 shape, so ImageNet
  * weights would load); model.image_size -1 (default: keep F x T) or > 0
- * (bilinear resize first, layers.h's layer_input); model.head linear or mlp.
+ * (bilinear resize first, layers.h's layer_input); model.head linear or mlp;
+ * model.pool mean or meanstd.
  *
  * Init as torchvision's ResNet.__init__: convs kaiming_normal_(fan_out, relu),
  * BN weight 1 bias 0, the Linear head torch's default (zero_init_residual is
@@ -78,6 +81,7 @@ typedef struct resnet_state {
     float *pooled;       /* (B, width, H/4, W/4) */
     int32_t *argmax;     /* (B, width, H/4, W/4) */
     resnet_block blocks[RESNET_MAX_BLOCKS];
+    int C_last;          /* layer4's channels: D, or D / 2 under model.pool=meanstd */
     layer_head head;
     float *feat, *dfeat; /* (B, D) */
     float *g[2], *sc;    /* (the stem's numel) each */
@@ -155,7 +159,10 @@ static sermo_status resnet_add_entries(model *m, resnet_state *st, const resnet_
             C = C_out;
         }
     }
-    s = layer_head_add(m, &st->head, m->cfg.head, C, "fc", "fc", err);
+    if (m->cfg.pool == MODEL_POOL_DEFAULT) m->cfg.pool = MODEL_POOL_MEAN;
+    st->C_last = C;
+    int D = m->cfg.pool == MODEL_POOL_MEANSTD ? 2 * C : C;
+    s = layer_head_add(m, &st->head, m->cfg.head, D, "fc", "fc", err);
     if (!s && m->cfg.head == MODEL_HEAD_MLP) /* record the resolved widths */
         for (int i = 0; i < 2; i++) m->cfg.head_hidden[i] = st->head.hidden[i];
     return s;
@@ -325,8 +332,11 @@ static int resnet_forward(model *m, const float *x, int B, int T, int train) {
                               th);
     }
     const resnet_block *last = &st->blocks[st->n_blocks - 1];
-    nn_global_avgpool_forward(st->feat, last->out, B, st->head.D,
-                              last->conv2.conv.OH * last->conv2.conv.OW);
+    const int HW = last->conv2.conv.OH * last->conv2.conv.OW;
+    if (m->cfg.pool == MODEL_POOL_MEANSTD)
+        nn_global_statpool_forward(st->feat, last->out, B, st->C_last, HW);
+    else
+        nn_global_avgpool_forward(st->feat, last->out, B, st->C_last, HW);
     layer_head_forward(m, &st->head, st->feat, B, train);
     st->fwd_B = B;
     st->fwd_T = T;
@@ -345,8 +355,11 @@ static void resnet_backward(model *m, const float *dlogits, int B, int T) {
     const resnet_block *last = &st->blocks[st->n_blocks - 1];
     size_t n_last = layer_conv_numel(&last->conv2);
     memset(g, 0, sizeof(float) * n_last);
-    nn_global_avgpool_backward(g, st->dfeat, B, st->head.D,
-                               last->conv2.conv.OH * last->conv2.conv.OW);
+    const int HW = last->conv2.conv.OH * last->conv2.conv.OW;
+    if (m->cfg.pool == MODEL_POOL_MEANSTD)
+        nn_global_statpool_backward(g, st->dfeat, last->out, st->feat, B, st->C_last, HW);
+    else
+        nn_global_avgpool_backward(g, st->dfeat, B, st->C_last, HW);
     /* Per block, g holds the gradient of its output; o receives its input's,
      * then they swap. Each conv unit's backward OVERWRITES its din (nothing
      * of this step is there yet); the identity branch then ACCUMULATES into
@@ -399,6 +412,7 @@ const model_spec model_spec_resnet18 = {
                    "1- or 3-channel stem, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
     .width = 64,
+    .meanstd_pool = 1,
     .create = resnet18_create,
     .forward = resnet_forward,
     .backward = resnet_backward,
@@ -411,6 +425,7 @@ const model_spec model_spec_resnet34 = {
                    "1- or 3-channel stem, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
     .width = 64,
+    .meanstd_pool = 1,
     .create = resnet34_create,
     .forward = resnet_forward,
     .backward = resnet_backward,

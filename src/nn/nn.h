@@ -278,6 +278,18 @@ void nn_bn_relu_maxpool2d_backward_fast(float *dinput, float *dweight, float *db
 void nn_global_avgpool_forward(float *out, const float *in, int B, int C, int HW);
 void nn_global_avgpool_backward(float *dinput, const float *dout, int B, int C, int HW);
 
+/* Statistics pooling (the x-vector's, Snyder et al. 2018): per channel the
+ * mean and the standard deviation over the HW positions, concatenated:
+ * in (B, C, HW) -> out (B, 2C), row b = [mean_0 .. mean_C-1, std_0 .. std_C-1],
+ * std = sqrt(var + NN_STATPOOL_EPS) with the biased (1/HW) variance; as
+ * torch.cat([x.mean(-1), (x.var(-1, unbiased=False) + eps).sqrt()], 1).
+ * The eps keeps the gradient finite on a channel ReLU has zeroed throughout.
+ * Backward ACCUMULATES into dinput and reads the forward's in and out. */
+#define NN_STATPOOL_EPS 1e-5f
+void nn_global_statpool_forward(float *out, const float *in, int B, int C, int HW);
+void nn_global_statpool_backward(float *dinput, const float *dout, const float *in,
+                                 const float *out, int B, int C, int HW);
+
 /* torch.nn.AdaptiveAvgPool2d((OH, OW)): output cell (i, j) averages input rows
  * [floor(i H / OH), ceil((i + 1) H / OH)) and columns likewise, so windows
  * may overlap when OH does not divide H. in (B, C, H, W) -> out (B, C, OH, OW). */

@@ -287,3 +287,33 @@ void nn_global_avgpool_backward(float *dinput, const float *dout, int B, int C, 
         for (int i = 0; i < HW; i++) dx[i] += g;
     }
 }
+
+void nn_global_statpool_forward(float *out, const float *in, int B, int C, int HW) {
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            const float *x = in + ((size_t)b * C + c) * HW;
+            /* Two passes in double: the variance of a few dozen positions
+             * without the cancellation of E[x^2] - E[x]^2. */
+            double s = 0.0, ss = 0.0;
+            for (int i = 0; i < HW; i++) s += x[i];
+            double mu = s / HW;
+            for (int i = 0; i < HW; i++) ss += (x[i] - mu) * (x[i] - mu);
+            out[(size_t)b * 2 * C + c] = (float)mu;
+            out[(size_t)b * 2 * C + C + c] = (float)sqrt(ss / HW + NN_STATPOOL_EPS);
+        }
+}
+
+/* d mean / d x_i = 1/HW; d std / d x_i = (x_i - mean) / (HW std) (the mean's
+ * own dependence on x_i drops out: the deviations sum to 0). */
+void nn_global_statpool_backward(float *dinput, const float *dout, const float *in,
+                                 const float *out, int B, int C, int HW) {
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            const float *x = in + ((size_t)b * C + c) * HW;
+            float *dx = dinput + ((size_t)b * C + c) * HW;
+            const float mu = out[(size_t)b * 2 * C + c], sd = out[(size_t)b * 2 * C + C + c];
+            const float gm = dout[(size_t)b * 2 * C + c] / (float)HW;
+            const float gs = dout[(size_t)b * 2 * C + C + c] / ((float)HW * sd);
+            for (int i = 0; i < HW; i++) dx[i] += gm + gs * (x[i] - mu);
+        }
+}

@@ -79,6 +79,7 @@ static const char *const loss_names[] = {"ce", "focal", NULL};
 static const char *const schedule_names[] = {"cosine", "restarts", "step", NULL};
 /* In model_head_kind order. */
 static const char *const head_names[] = {"default", "linear", "mlp", NULL};
+static const char *const pool_names[] = {"default", "mean", "meanstd", NULL};
 
 #define F_INT(k, lo, hi) {#k, OPT_INT, offsetof(train_options, k), lo, hi, 0, NULL}
 #define F_FLOAT(k, lo, hi) {#k, OPT_FLOAT, offsetof(train_options, k), lo, hi, 0, NULL}
@@ -141,6 +142,7 @@ static const opt_field model_fields[] = {
     {"drop_path", OPT_FLOAT, offsetof(model_config, drop_path), -1, 0.99, 0, NULL},
     {"head", OPT_CHOICE, offsetof(model_config, head), 0, 0, 0, head_names},
     {"head_hidden", OPT_PAIR, offsetof(model_config, head_hidden), 1, 65536, 0, NULL},
+    {"pool", OPT_CHOICE, offsetof(model_config, pool), 0, 0, 0, pool_names},
 };
 
 /* train.class_weights: "none", "balanced" or a comma list of positive numbers

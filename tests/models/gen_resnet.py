@@ -4,7 +4,7 @@ against torchvision's ResNet, through the shared zoo harness
 (tests/models/zoo_golden.py):
     /usr/bin/python3 tests/models/gen_resnet.py
 writes tests/fixtures/models/resnet18_c1.safetensors, resnet18_c3_mlp.safetensors
-and resnet34_c1.safetensors.
+resnet34_c1.safetensors and resnet18_c1_meanstd.safetensors.
 
   resnet18_c1      model.channels 1: torchvision's resnet18 with conv1 replaced
                    by Conv2d(1, 64, 7, 2, 3, bias=False); input (4, 1, 64, 64),
@@ -16,6 +16,9 @@ and resnet34_c1.safetensors.
                    through F.interpolate(bilinear, align_corners=False) to
                    32 x 32 and .repeat(1, 3, 1, 1), layers.h's layer_input.
   resnet34_c1      model.channels 1, input (3, 1, 64, 72): layer4 is 2 x 3.
+  resnet18_c1_meanstd  model.pool meanstd: resnet18_c1 with statistics pooling
+                   (StatPool below) in place of the average and fc Linear(1024, L);
+                   input (4, 1, 64, 96), so each std is over layer4's 2 x 3.
 
 The sizes are chosen so the 3 AdamW steps (d) are well conditioned: AdamW's
 first step is lr * sign(g), so elements whose gradient is within rounding of
@@ -64,6 +67,15 @@ def one_channel(net):
     return net
 
 
+class StatPool(nn.Module):
+    """model.pool=meanstd in place of AdaptiveAvgPool2d(1): per channel the mean
+    and sqrt(biased variance + 1e-5) over the positions, concatenated."""
+
+    def forward(self, x):
+        x = x.flatten(2)
+        return torch.cat([x.mean(-1), (x.var(-1, unbiased=False) + 1e-5).sqrt()], 1)
+
+
 def mlp_head(D, hidden, classes):
     """layers.h's MLP head; Dropout(0) as the golden config's cfg.dropout."""
     h1, h2 = hidden
@@ -99,6 +111,14 @@ def main():
     x1 = torch.randn(3, 1, 64, 72)
     zoo_golden.make_fixture(os.path.join(OUT, "resnet34_c1.safetensors"), net, x1,
                             torch.tensor([4, 1, 2]), extra=counts(net))
+
+    # Drawn last, so the fixtures above keep their values.
+    net = one_channel(models.resnet18(num_classes=L))
+    net.avgpool = StatPool()
+    net.fc = nn.Linear(1024, L)
+    x1 = torch.randn(4, 1, 64, 96)
+    zoo_golden.make_fixture(os.path.join(OUT, "resnet18_c1_meanstd.safetensors"), net, x1,
+                            torch.tensor([3, 0, 2, 4]), extra=counts(net))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
  *              larger batch and longer clips, so a smaller B and T use the
  *              front of the buffers), resnet18 at 3 channels with the resize
  *              adapter and the MLP head (sequences a and b only),
- *              resnet34 at 1 channel;
+ *              resnet34 at 1 channel, resnet18 with statistics pooling
+ *              (model.pool=meanstd);
  *   tables     exactly torchvision's tensors (counts stored by the generator),
  *              parameter counts, freezing blocks and decay flags;
  *   options    family defaults resolved into m->cfg, bad options refused;
@@ -63,6 +64,9 @@ static void test_golden(void) {
     zoo_golden_check("resnet18_c3_mlp.safetensors", "resnet18", &cfg, &ab);
     cfg = c1_config(3, 64, 72);
     zoo_golden_check("resnet34_c1.safetensors", "resnet34", &cfg, &resnet_tol);
+    cfg = c1_config(4, 64, 96);
+    cfg.pool = MODEL_POOL_MEANSTD;
+    zoo_golden_check("resnet18_c1_meanstd.safetensors", "resnet18", &cfg, &resnet_tol);
 }
 
 /* ------------------------------------------------------------------ tables */
@@ -98,6 +102,9 @@ static void check_counts(const char *file, const char *name, const model_config 
 static void test_tables(void) {
     model_config c1 = c1_config(1, 64, 64), c3 = c3_mlp_config(), c34 = c1_config(1, 64, 72);
     check_counts("resnet18_c1.safetensors", "resnet18", &c1);
+    c1.pool = MODEL_POOL_MEANSTD;
+    check_counts("resnet18_c1_meanstd.safetensors", "resnet18", &c1);
+    c1.pool = MODEL_POOL_DEFAULT;
     check_counts("resnet18_c3_mlp.safetensors", "resnet18", &c3);
     check_counts("resnet34_c1.safetensors", "resnet34", &c34);
 
@@ -153,9 +160,10 @@ static void test_options(void) {
     model *m = model_create("resnet34", &cfg, 1, &err);
     CHECK(m != NULL, "defaults: %s", err.msg);
     if (m) {
-        CHECK(m->cfg.channels == 1 && m->cfg.image_size == -1 && m->cfg.head == MODEL_HEAD_LINEAR,
-              "resolved channels %d image_size %d head %d", m->cfg.channels, m->cfg.image_size,
-              m->cfg.head);
+        CHECK(m->cfg.channels == 1 && m->cfg.image_size == -1 && m->cfg.head == MODEL_HEAD_LINEAR &&
+                  m->cfg.pool == MODEL_POOL_MEAN,
+              "resolved channels %d image_size %d head %d pool %d", m->cfg.channels, m->cfg.image_size,
+              m->cfg.head, m->cfg.pool);
         const nn_param *e = nn_params_find(&m->params, "conv1.weight");
         CHECK(e && e->shape[1] == 1, "the default stem takes 1 channel");
     }
@@ -174,21 +182,29 @@ static void test_options(void) {
 
     /* Refused: bad channels, too small an image, too few bins without a
      * resize, and options resnet has no use for. */
-    model_config bad[6];
-    for (int i = 0; i < 6; i++) bad[i] = cfg;
+    model_config bad[7];
+    for (int i = 0; i < 7; i++) bad[i] = cfg;
     bad[0].channels = 2;
     bad[1].image_size = 16;
     bad[2].n_bins = 24;
     bad[3].drop_path = 0.1f;
     bad[4].batchnorm = -1;
     bad[5].head = 7;
-    for (int i = 0; i < 6; i++) {
+    bad[6].pool = MODEL_POOL_MEANSTD + 1;
+    for (int i = 0; i < 7; i++) {
         err = (sermo_error){0};
         m = model_create("resnet18", &bad[i], 1, &err);
         CHECK(m == NULL && err.status == SERMO_ERR_INVALID && strstr(err.msg, "resnet18"),
               "bad config %d accepted or unnamed: %s", i, err.msg);
         model_free(m);
     }
+    /* Statistics pooling is resnet's: another family refuses it by name. */
+    model_config other = cfg;
+    other.pool = MODEL_POOL_MEANSTD;
+    m = model_create("cnn3", &other, 1, &err);
+    CHECK(m == NULL && err.status == SERMO_ERR_INVALID && strstr(err.msg, "cnn3") && strstr(err.msg, "model.pool"),
+          "cnn3 with model.pool=meanstd accepted or unnamed: %s", err.msg);
+    model_free(m);
     /* A resize makes the bins irrelevant. */
     bad[2].image_size = 32;
     m = model_create("resnet18", &bad[2], 1, &err);

@@ -122,6 +122,19 @@ def pool_cases(out):
     op_case(out, "gap", lambda x_: F.adaptive_avg_pool2d(x_, 1).flatten(1), {"x": rand(2, 3, 4, 5)})
 
 
+def statpool_case(out):
+    """Statistics pooling (nn_global_statpool_*): mean and sqrt(biased var + 1e-5)
+    per channel; one channel all zeros, as ReLU leaves some, where only the
+    eps keeps the gradient finite. Drawn last, so the older cases' values
+    stay as they were."""
+    xs = rand(2, 3, 4, 5)
+    xs[1, 2] = 0.0
+    op_case(out, "statpool",
+            lambda x_: torch.cat([x_.flatten(2).mean(-1),
+                                  (x_.flatten(2).var(-1, unbiased=False) + 1e-5).sqrt()], 1),
+            {"x": xs})
+
+
 def misc_cases(out):
     op_case(out, "relu", F.relu, {"x": rand(2, 3, 4, 5)})
     op_case(out, "gelu", lambda x_: F.gelu(x_), {"x": rand(2, 3, 4, 5, scale=2.0)})
@@ -204,9 +217,10 @@ def main():
     batchnorm_cases(ops)
     pool_cases(ops)
     misc_cases(ops)
-    write_safetensors(os.path.join(OUT, "ops.safetensors"), ops)
     net = {}
     net_case(net)
+    statpool_case(ops)
+    write_safetensors(os.path.join(OUT, "ops.safetensors"), ops)
     write_safetensors(os.path.join(OUT, "net.safetensors"), net)
     print(f"torch {torch.__version__}: {len(ops)} op tensors, {len(net)} net tensors -> {OUT}")
 

@@ -112,6 +112,18 @@ static void golden_gap(const fixture *f) {
     golden_compare("gap", "dx", dx, golden_get(f, "gap", "dx", B * C * HW), B * C * HW, GRAD_ATOL, GRAD_RTOL);
 }
 
+static void golden_statpool(const fixture *f) {
+    enum { B = 2, C = 3, HW = 20 };
+    const float *x = golden_get(f, "statpool", "x", B * C * HW), *dy = golden_get(f, "statpool", "dy", B * 2 * C);
+    if (!x || !dy) return;
+    float y[B * 2 * C], dx[B * C * HW] = {0};
+    nn_global_statpool_forward(y, x, B, C, HW);
+    nn_global_statpool_backward(dx, dy, x, y, B, C, HW);
+    golden_compare("statpool", "y", y, golden_get(f, "statpool", "y", B * 2 * C), B * 2 * C, FWD_ATOL, FWD_RTOL);
+    golden_compare("statpool", "dx", dx, golden_get(f, "statpool", "dx", B * C * HW), B * C * HW, GRAD_ATOL,
+                   GRAD_RTOL);
+}
+
 /* ------------------------------------------------------- linear and loss */
 
 static void golden_linear(const fixture *f) {
@@ -169,6 +181,7 @@ int main(void) {
         golden_pool(&ops, "avgpool_k3s2p1", 0);
         golden_pool(&ops, "avgpool_k3s2p1_nopad", 0);
         golden_gap(&ops);
+        golden_statpool(&ops);
         golden_linear(&ops);
         golden_ce(&ops, "ce");
         golden_ce(&ops, "ce_ls");

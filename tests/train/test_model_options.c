@@ -41,7 +41,7 @@ static void test_model_keys(void) {
 
     const char *kv[] = {"model.name", "vit", "model.channels", "3", "model.image_size", "224",
                         "model.batchnorm", "false", "model.size", "small", "model.drop_path", "0.1",
-                        "model.head", "mlp", "model.head_hidden", "512, 256", "model.init_from", "runs/ae/model.safetensors",
+                        "model.head", "mlp", "model.head_hidden", "512, 256", "model.pool", "meanstd", "model.init_from", "runs/ae/model.safetensors",
                         "train.freeze", "features.0, features.1", "train.freeze_blocks", "1", "train.slow_blocks", "3",
                         "train.slow_lr_mult", "0.02", "train.backbone_lr_mult", "0.1", "train.noise_prob", "0.5",
                         "train.noise_snr_min", "5", "train.noise_snr_max", "25", "train.gain_db", "6",
@@ -49,7 +49,7 @@ static void test_model_keys(void) {
     CHECK(parse(kv, &opt, &err) == SERMO_OK, "%s", err.msg);
     CHECK(!strcmp(opt.model, "vit") && opt.net.channels == 3 && opt.net.image_size == 224 && opt.net.batchnorm == -1 &&
               !strcmp(opt.net.size, "small") && opt.net.drop_path == 0.1f && opt.net.head == MODEL_HEAD_MLP &&
-              opt.net.head_hidden[0] == 512 && opt.net.head_hidden[1] == 256 &&
+              opt.net.head_hidden[0] == 512 && opt.net.head_hidden[1] == 256 && opt.net.pool == MODEL_POOL_MEANSTD &&
               !strcmp(opt.init_from, "runs/ae/model.safetensors"),
           "model keys: channels %d image %d bn %d size '%s' dp %g head %d hidden %d,%d init '%s'", opt.net.channels,
           opt.net.image_size, opt.net.batchnorm, opt.net.size, opt.net.drop_path, opt.net.head, opt.net.head_hidden[0],
@@ -63,7 +63,8 @@ static void test_model_keys(void) {
     /* What configs/default.yaml writes means "the family's default". */
     const char *defaults[] = {"model.channels", "0", "model.image_size", "0", "model.batchnorm", "default",
                               "model.size", "default", "model.drop_path", "0", "model.head", "default",
-                              "model.head_hidden", "default", "model.init_from", "", "train.freeze", "none", NULL};
+                              "model.head_hidden", "default", "model.pool", "default", "model.init_from", "",
+                              "train.freeze", "none", NULL};
     CHECK(parse(defaults, &opt, &err) == SERMO_OK && !memcmp(&opt.net, &zero, sizeof zero) && !opt.init_from[0] &&
               !opt.freeze[0],
           "default values: %s", err.msg);
@@ -78,12 +79,13 @@ static void test_model_keys(void) {
     expect_error("model.batchnorm", "maybe", "true or false");
     expect_error("model.drop_path", "1.5", "number");
     expect_error("model.head", "deep", "default | linear | mlp");
+    expect_error("model.pool", "max", "default | mean | meanstd");
     expect_error("model.head_hidden", "512", "two integers");
     expect_error("model.head_hidden", "512, 256, 128", "two integers");
     expect_error("model.head_hidden", "512, 0", "two integers");
     expect_error("model.size", "a-name-far-too-long-for-it", "bytes");
     expect_error("model.depth", "3", "model.* keys: name, init_from, channels, image_size, width, batchnorm, size, "
-                                     "drop_path, head, head_hidden");
+                                     "drop_path, head, head_hidden, pool");
     expect_error("model.chanels", "3", "did you mean model.channels?");
     expect_error("train.freeze", "features.0,,features.1", "prefixes");
     expect_error("train.freeze_blocks", "-1", "integer");
