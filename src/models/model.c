@@ -52,7 +52,7 @@ static sermo_status check_config(const char *name, const model_config *c, sermo_
         (s = check_range(name, "max_frames", c->max_frames, 1, MODEL_MAX_FRAMES, err)) ||
         (s = check_range(name, "max_batch", c->max_batch, 1, MODEL_MAX_BATCH, err)) ||
         (s = check_range(name, "threads", c->threads, 0, MODEL_MAX_THREADS, err)) ||
-        (s = check_range(name, "pool", c->pool, MODEL_POOL_DEFAULT, MODEL_POOL_MEANSTD, err)))
+        (s = check_range(name, "pool", c->pool, MODEL_POOL_DEFAULT, MODEL_POOL_ATTENTION, err)))
         return s;
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) /* also rejects NaN */
         return sermo_fail(err, SERMO_ERR_INVALID, "model %s: dropout is %g, expected 0 <= p < 1",
@@ -80,8 +80,9 @@ model *model_create(const char *name, const model_config *cfg, uint64_t seed, se
         sermo_fail(err, SERMO_ERR_INVALID, "model %s: has no model.width option (got %d)", name, cfg->width);
         return NULL;
     }
-    if (cfg->pool == MODEL_POOL_MEANSTD && !spec->meanstd_pool) {
-        sermo_fail(err, SERMO_ERR_INVALID, "model %s: has no model.pool=meanstd option", name);
+    if (cfg->pool > MODEL_POOL_MEAN && !spec->stat_pools) {
+        sermo_fail(err, SERMO_ERR_INVALID, "model %s: has no model.pool=%s option", name,
+                   cfg->pool == MODEL_POOL_MEANSTD ? "meanstd" : "attention");
         return NULL;
     }
     model *m = calloc(1, sizeof *m);

@@ -45,6 +45,8 @@ typedef enum model_pool_kind {
     MODEL_POOL_MEAN,        /* "mean": the global average (torchvision's AdaptiveAvgPool2d(1)) */
     MODEL_POOL_MEANSTD,     /* "meanstd": statistics pooling, mean and std per channel
                                (nn_global_statpool_forward), twice the features */
+    MODEL_POOL_ATTENTION,   /* "attention": the same under learned softmax weights over
+                               the positions (nn_attn_statpool_forward) */
 } model_pool_kind;
 
 /* The classifier on top of a backbone's pooled features (model.head). */
@@ -78,8 +80,8 @@ typedef struct model_spec {
     int reconstructs;
     /* The default of model.width, or 0: the family has no width option. */
     int32_t width;
-    /* 1: the family takes model.pool=meanstd; others refuse it. */
-    int meanstd_pool;
+    /* 1: the family takes model.pool=meanstd and attention; others refuse them. */
+    int stat_pools;
     /* Builds the parameter table and layer plan, allocates activations;
      * finalises and initialises params and buffers (models_internal.h). */
     sermo_status (*create)(model *m, sermo_error *err);

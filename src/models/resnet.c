@@ -13,7 +13,10 @@
  *           named layerK.0.downsample.0 / .1 as torchvision's nn.Sequential
  *   head    AdaptiveAvgPool2d(1) (a global mean; model.pool=meanstd: the mean
  *           and standard deviation per channel, statistics pooling, D = 1024
- *           at width 64) -> layer_head: "fc" as
+ *           at width 64; model.pool=attention: the same under softmax weights
+ *           over the positions, nn_attn_statpool_forward, its tensors named
+ *           avgpool.attention.weight/bias and avgpool.context.weight)
+ *           -> layer_head: "fc" as
  *           Dropout(cfg.dropout) -> Linear(512, L) (torchvision has no
  *           dropout; with p = 0 they are equal), or the MLP head as the
  *           nn.Sequential "fc" (fc.0, fc.1, fc.4, fc.5, fc.8).
@@ -25,7 +28,7 @@
  * repeated to 3 channels; torchvision's exact conv1 shape, so ImageNet
  * weights would load); model.image_size -1 (default: keep F x T) or > 0
  * (bilinear resize first, layers.h's layer_input); model.head linear or mlp;
- * model.pool mean or meanstd.
+ * model.pool mean, meanstd or attention.
  *
  * Init as torchvision's ResNet.__init__: convs kaiming_normal_(fan_out, relu),
  * BN weight 1 bias 0, the Linear head torch's default (zero_init_residual is
@@ -55,6 +58,9 @@
  * clip is refused (forward returns -1) rather than classified from padding. */
 #define RESNET_MIN_SIZE 32
 #define RESNET_MAX_IMAGE 1024
+/* model.pool=attention: the width A of its scoring layer (Okabe et al. use
+ * 128 over 1,500-dimensional frames; layer4 has 8 x model.width channels). */
+#define RESNET_ATTENTION_DIM 128
 
 
 typedef struct resnet_arch {
@@ -81,7 +87,11 @@ typedef struct resnet_state {
     float *pooled;       /* (B, width, H/4, W/4) */
     int32_t *argmax;     /* (B, width, H/4, W/4) */
     resnet_block blocks[RESNET_MAX_BLOCKS];
-    int C_last;          /* layer4's channels: D, or D / 2 under model.pool=meanstd */
+    int C_last;          /* layer4's channels: D, or D / 2 under the statistics pools */
+    int attention;       /* model.pool=attention */
+    size_t att_w, att_b, ctx_w; /* its Linear(C, A) and v (1, A) */
+    float *alpha, *u;    /* attention: softmax weights (B, HW) and tanh (B, A, HW) */
+    float *att_scratch;  /* attention backward: (A + 1) HW */
     layer_head head;
     float *feat, *dfeat; /* (B, D) */
     float *g[2], *sc;    /* (the stem's numel) each */
@@ -159,9 +169,18 @@ static sermo_status resnet_add_entries(model *m, resnet_state *st, const resnet_
             C = C_out;
         }
     }
-    if (m->cfg.pool == MODEL_POOL_DEFAULT) m->cfg.pool = MODEL_POOL_MEAN;
     st->C_last = C;
-    int D = m->cfg.pool == MODEL_POOL_MEANSTD ? 2 * C : C;
+    st->attention = m->cfg.pool == MODEL_POOL_ATTENTION;
+    if (st->attention) {
+        /* In torchvision's avgpool slot, so a torch module put there maps 1:1. */
+        int64_t ws[2] = {RESNET_ATTENTION_DIM, C}, bs[1] = {RESNET_ATTENTION_DIM},
+                vs[2] = {1, RESNET_ATTENTION_DIM};
+        if ((s = layer_add_entry(&m->params, &st->att_w, -1, 2, ws, 1, err, "avgpool.attention.weight")) ||
+            (s = layer_add_entry(&m->params, &st->att_b, -1, 1, bs, 0, err, "avgpool.attention.bias")) ||
+            (s = layer_add_entry(&m->params, &st->ctx_w, -1, 2, vs, 1, err, "avgpool.context.weight")))
+            return s;
+    }
+    int D = m->cfg.pool == MODEL_POOL_MEAN ? C : 2 * C;
     s = layer_head_add(m, &st->head, m->cfg.head, D, "fc", "fc", err);
     if (!s && m->cfg.head == MODEL_HEAD_MLP) /* record the resolved widths */
         for (int i = 0; i < 2; i++) m->cfg.head_hidden[i] = st->head.hidden[i];
@@ -175,6 +194,13 @@ static void resnet_init_values(model *m, const resnet_state *st) {
         layer_conv_init(m, &blk->conv1, LAYER_INIT_KAIMING_OUT);
         layer_conv_init(m, &blk->conv2, LAYER_INIT_KAIMING_OUT);
         if (blk->has_down) layer_conv_init(m, &blk->down, LAYER_INIT_KAIMING_OUT);
+    }
+    if (m->cfg.pool == MODEL_POOL_ATTENTION) { /* torch's Linear defaults */
+        float *P = m->params.data;
+        const int C = st->C_last, A = RESNET_ATTENTION_DIM;
+        model_init_torch_default(m, P + st->att_w, (size_t)A * C, C);
+        model_init_torch_default(m, P + st->att_b, (size_t)A, C);
+        model_init_torch_default(m, P + st->ctx_w, (size_t)A, A);
     }
     layer_head_init(m, &st->head);
 }
@@ -227,6 +253,13 @@ static void resnet_layout(resnet_state *st, layer_arena *a, int B, int F, int T)
         blk->out = layer_take(a, layer_conv_numel(&blk->conv2));
         in = blk->out;
     }
+    if (st->attention) {
+        const layer_conv *last = &st->blocks[st->n_blocks - 1].conv2;
+        size_t HW = (size_t)last->conv.OH * (size_t)last->conv.OW;
+        st->alpha = layer_take(a, (size_t)B * HW);
+        st->u = layer_take(a, (size_t)B * RESNET_ATTENTION_DIM * HW);
+        st->att_scratch = layer_take(a, (RESNET_ATTENTION_DIM + 1) * HW);
+    }
     st->feat = layer_take(a, (size_t)B * st->head.D);
     st->dfeat = layer_take(a, (size_t)B * st->head.D);
     layer_head_layout(&st->head, a, B);
@@ -257,6 +290,7 @@ static sermo_status resnet_resolve_options(model *m, sermo_error *err) {
     if (cfg->channels == 0) cfg->channels = 1;
     if (cfg->image_size == 0) cfg->image_size = -1;
     if (cfg->head == MODEL_HEAD_DEFAULT) cfg->head = MODEL_HEAD_LINEAR;
+    if (cfg->pool == MODEL_POOL_DEFAULT) cfg->pool = MODEL_POOL_MEAN;
     /* x.repeat(1, channels / in_channels, 1, 1) must be exact. */
     if ((cfg->channels != 1 && cfg->channels != 3) || cfg->channels % cfg->in_channels)
         return sermo_fail(err, SERMO_ERR_INVALID,
@@ -333,7 +367,11 @@ static int resnet_forward(model *m, const float *x, int B, int T, int train) {
     }
     const resnet_block *last = &st->blocks[st->n_blocks - 1];
     const int HW = last->conv2.conv.OH * last->conv2.conv.OW;
-    if (m->cfg.pool == MODEL_POOL_MEANSTD)
+    const float *P = m->params.data;
+    if (m->cfg.pool == MODEL_POOL_ATTENTION)
+        nn_attn_statpool_forward(st->feat, st->alpha, st->u, last->out, P + st->att_w, P + st->att_b,
+                                 P + st->ctx_w, B, st->C_last, HW, RESNET_ATTENTION_DIM);
+    else if (m->cfg.pool == MODEL_POOL_MEANSTD)
         nn_global_statpool_forward(st->feat, last->out, B, st->C_last, HW);
     else
         nn_global_avgpool_forward(st->feat, last->out, B, st->C_last, HW);
@@ -356,7 +394,13 @@ static void resnet_backward(model *m, const float *dlogits, int B, int T) {
     size_t n_last = layer_conv_numel(&last->conv2);
     memset(g, 0, sizeof(float) * n_last);
     const int HW = last->conv2.conv.OH * last->conv2.conv.OW;
-    if (m->cfg.pool == MODEL_POOL_MEANSTD)
+    const float *P = m->params.data;
+    float *G = m->params.grad;
+    if (m->cfg.pool == MODEL_POOL_ATTENTION)
+        nn_attn_statpool_backward(g, G + st->att_w, G + st->att_b, G + st->ctx_w, st->dfeat, st->feat,
+                                  st->alpha, st->u, last->out, P + st->att_w, P + st->ctx_w, B,
+                                  st->C_last, HW, RESNET_ATTENTION_DIM, st->att_scratch);
+    else if (m->cfg.pool == MODEL_POOL_MEANSTD)
         nn_global_statpool_backward(g, st->dfeat, last->out, st->feat, B, st->C_last, HW);
     else
         nn_global_avgpool_backward(g, st->dfeat, B, st->C_last, HW);
@@ -412,7 +456,7 @@ const model_spec model_spec_resnet18 = {
                    "1- or 3-channel stem, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
     .width = 64,
-    .meanstd_pool = 1,
+    .stat_pools = 1,
     .create = resnet18_create,
     .forward = resnet_forward,
     .backward = resnet_backward,
@@ -425,7 +469,7 @@ const model_spec model_spec_resnet34 = {
                    "1- or 3-channel stem, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
     .width = 64,
-    .meanstd_pool = 1,
+    .stat_pools = 1,
     .create = resnet34_create,
     .forward = resnet_forward,
     .backward = resnet_backward,

@@ -290,6 +290,19 @@ void nn_global_statpool_forward(float *out, const float *in, int B, int C, int H
 void nn_global_statpool_backward(float *dinput, const float *dout, const float *in,
                                  const float *out, int B, int C, int HW);
 
+/* Attentive statistics pooling (Okabe et al. 2018; attnpool.c): the same
+ * [mean, std] (B, 2C) under a softmax over the HW positions of the scores
+ * v . tanh(W h_p + b), W (A, C), b (A), v (A) (torch Linear(C, A) and
+ * Linear(A, 1, bias=False)). Forward keeps alpha (B, HW) and u (B, A, HW),
+ * the tanh, for backward. Backward ACCUMULATES into dinput, dW, db and dv;
+ * scratch holds (A + 1) * HW floats. */
+void nn_attn_statpool_forward(float *out, float *alpha, float *u, const float *in, const float *W,
+                              const float *b, const float *v, int B, int C, int HW, int A);
+void nn_attn_statpool_backward(float *dinput, float *dW, float *db, float *dv, const float *dout,
+                               const float *out, const float *alpha, const float *u,
+                               const float *in, const float *W, const float *v, int B, int C,
+                               int HW, int A, float *scratch);
+
 /* torch.nn.AdaptiveAvgPool2d((OH, OW)): output cell (i, j) averages input rows
  * [floor(i H / OH), ceil((i + 1) H / OH)) and columns likewise, so windows
  * may overlap when OH does not divide H. in (B, C, H, W) -> out (B, C, OH, OW). */

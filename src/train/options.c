@@ -79,7 +79,7 @@ static const char *const loss_names[] = {"ce", "focal", NULL};
 static const char *const schedule_names[] = {"cosine", "restarts", "step", NULL};
 /* In model_head_kind order. */
 static const char *const head_names[] = {"default", "linear", "mlp", NULL};
-static const char *const pool_names[] = {"default", "mean", "meanstd", NULL};
+static const char *const pool_names[] = {"default", "mean", "meanstd", "attention", NULL};
 
 #define F_INT(k, lo, hi) {#k, OPT_INT, offsetof(train_options, k), lo, hi, 0, NULL}
 #define F_FLOAT(k, lo, hi) {#k, OPT_FLOAT, offsetof(train_options, k), lo, hi, 0, NULL}

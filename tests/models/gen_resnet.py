@@ -4,7 +4,8 @@ against torchvision's ResNet, through the shared zoo harness
 (tests/models/zoo_golden.py):
     /usr/bin/python3 tests/models/gen_resnet.py
 writes tests/fixtures/models/resnet18_c1.safetensors, resnet18_c3_mlp.safetensors
-resnet34_c1.safetensors and resnet18_c1_meanstd.safetensors.
+resnet34_c1.safetensors, resnet18_c1_meanstd.safetensors and
+resnet18_c1_attention.safetensors.
 
   resnet18_c1      model.channels 1: torchvision's resnet18 with conv1 replaced
                    by Conv2d(1, 64, 7, 2, 3, bias=False); input (4, 1, 64, 64),
@@ -19,6 +20,8 @@ resnet34_c1.safetensors and resnet18_c1_meanstd.safetensors.
   resnet18_c1_meanstd  model.pool meanstd: resnet18_c1 with statistics pooling
                    (StatPool below) in place of the average and fc Linear(1024, L);
                    input (4, 1, 64, 96), so each std is over layer4's 2 x 3.
+  resnet18_c1_attention  model.pool attention: the same with AttentiveStatPool
+                   (below, A = 128) in the avgpool slot.
 
 The sizes are chosen so the 3 AdamW steps (d) are well conditioned: AdamW's
 first step is lr * sign(g), so elements whose gradient is within rounding of
@@ -76,6 +79,24 @@ class StatPool(nn.Module):
         return torch.cat([x.mean(-1), (x.var(-1, unbiased=False) + 1e-5).sqrt()], 1)
 
 
+class AttentiveStatPool(nn.Module):
+    """model.pool=attention (Okabe et al. 2018): the mean and standard deviation
+    under softmax_p(context(tanh(attention(h_p)))) over the positions p."""
+
+    def __init__(self, channels, dim):
+        super().__init__()
+        self.attention = nn.Linear(channels, dim)
+        self.context = nn.Linear(dim, 1, bias=False)
+
+    def forward(self, x):
+        h = x.flatten(2)                                            # (B, C, P)
+        e = self.context(torch.tanh(self.attention(h.transpose(1, 2)))).squeeze(-1)
+        a = torch.softmax(e, -1).unsqueeze(1)                       # (B, 1, P)
+        mu = (a * h).sum(-1)
+        var = (a * (h - mu.unsqueeze(-1)) ** 2).sum(-1)
+        return torch.cat([mu, (var + 1e-5).sqrt()], 1)
+
+
 def mlp_head(D, hidden, classes):
     """layers.h's MLP head; Dropout(0) as the golden config's cfg.dropout."""
     h1, h2 = hidden
@@ -119,6 +140,13 @@ def main():
     x1 = torch.randn(4, 1, 64, 96)
     zoo_golden.make_fixture(os.path.join(OUT, "resnet18_c1_meanstd.safetensors"), net, x1,
                             torch.tensor([3, 0, 2, 4]), extra=counts(net))
+
+    net = one_channel(models.resnet18(num_classes=L))
+    net.avgpool = AttentiveStatPool(512, 128)
+    net.fc = nn.Linear(1024, L)
+    x1 = torch.randn(4, 1, 64, 96)
+    zoo_golden.make_fixture(os.path.join(OUT, "resnet18_c1_attention.safetensors"), net, x1,
+                            torch.tensor([1, 4, 0, 2]), extra=counts(net))
 
 
 if __name__ == "__main__":

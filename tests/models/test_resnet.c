@@ -6,7 +6,8 @@
  *              front of the buffers), resnet18 at 3 channels with the resize
  *              adapter and the MLP head (sequences a and b only),
  *              resnet34 at 1 channel, resnet18 with statistics pooling
- *              (model.pool=meanstd);
+ *              (model.pool=meanstd) and attentive statistics pooling
+ *              (model.pool=attention);
  *   tables     exactly torchvision's tensors (counts stored by the generator),
  *              parameter counts, freezing blocks and decay flags;
  *   options    family defaults resolved into m->cfg, bad options refused;
@@ -67,6 +68,8 @@ static void test_golden(void) {
     cfg = c1_config(4, 64, 96);
     cfg.pool = MODEL_POOL_MEANSTD;
     zoo_golden_check("resnet18_c1_meanstd.safetensors", "resnet18", &cfg, &resnet_tol);
+    cfg.pool = MODEL_POOL_ATTENTION;
+    zoo_golden_check("resnet18_c1_attention.safetensors", "resnet18", &cfg, &resnet_tol);
 }
 
 /* ------------------------------------------------------------------ tables */
@@ -104,6 +107,8 @@ static void test_tables(void) {
     check_counts("resnet18_c1.safetensors", "resnet18", &c1);
     c1.pool = MODEL_POOL_MEANSTD;
     check_counts("resnet18_c1_meanstd.safetensors", "resnet18", &c1);
+    c1.pool = MODEL_POOL_ATTENTION;
+    check_counts("resnet18_c1_attention.safetensors", "resnet18", &c1);
     c1.pool = MODEL_POOL_DEFAULT;
     check_counts("resnet18_c3_mlp.safetensors", "resnet18", &c3);
     check_counts("resnet34_c1.safetensors", "resnet34", &c34);
@@ -190,7 +195,7 @@ static void test_options(void) {
     bad[3].drop_path = 0.1f;
     bad[4].batchnorm = -1;
     bad[5].head = 7;
-    bad[6].pool = MODEL_POOL_MEANSTD + 1;
+    bad[6].pool = MODEL_POOL_ATTENTION + 1;
     for (int i = 0; i < 7; i++) {
         err = (sermo_error){0};
         m = model_create("resnet18", &bad[i], 1, &err);
@@ -198,13 +203,16 @@ static void test_options(void) {
               "bad config %d accepted or unnamed: %s", i, err.msg);
         model_free(m);
     }
-    /* Statistics pooling is resnet's: another family refuses it by name. */
-    model_config other = cfg;
-    other.pool = MODEL_POOL_MEANSTD;
-    m = model_create("cnn3", &other, 1, &err);
-    CHECK(m == NULL && err.status == SERMO_ERR_INVALID && strstr(err.msg, "cnn3") && strstr(err.msg, "model.pool"),
-          "cnn3 with model.pool=meanstd accepted or unnamed: %s", err.msg);
-    model_free(m);
+    /* The statistics pools are resnet's: another family refuses them by name. */
+    for (int pool = MODEL_POOL_MEANSTD; pool <= MODEL_POOL_ATTENTION; pool++) {
+        model_config other = cfg;
+        other.pool = pool;
+        m = model_create("cnn3", &other, 1, &err);
+        CHECK(m == NULL && err.status == SERMO_ERR_INVALID && strstr(err.msg, "cnn3") &&
+                  strstr(err.msg, "model.pool"),
+              "cnn3 with model.pool %d accepted or unnamed: %s", pool, err.msg);
+        model_free(m);
+    }
     /* A resize makes the bins irrelevant. */
     bad[2].image_size = 32;
     m = model_create("resnet18", &bad[2], 1, &err);

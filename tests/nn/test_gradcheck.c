@@ -221,6 +221,42 @@ static void check_unary(const char *name, sermo_rng *rng, enum unary_op op, int 
     free(dx), free(k.x), free(k.y), free(k.r), free(k.mask), free(k.argmax);
 }
 
+/* ------------------------------------------- attentive statistics pooling */
+
+typedef struct attn_ctx {
+    int B, C, HW, A;
+    float *x, *W, *b, *v, *y, *r, *alpha, *u;
+} attn_ctx;
+
+static double attn_loss(void *p) {
+    attn_ctx *k = p;
+    nn_attn_statpool_forward(k->y, k->alpha, k->u, k->x, k->W, k->b, k->v, k->B, k->C, k->HW, k->A);
+    return dot(k->y, k->r, (size_t)k->B * 2 * k->C);
+}
+
+/* Scores large enough (W, v up to +-1.5) that the softmax is far from
+ * uniform, so the gradient through it is not negligible. */
+static void check_attn_statpool(sermo_rng *rng) {
+    attn_ctx k = {.B = 2, .C = 3, .HW = 7, .A = 4};
+    size_t nx = (size_t)k.B * k.C * k.HW, nw = (size_t)k.A * k.C;
+    k.x = alloc0(nx), k.W = alloc0(nw), k.b = alloc0(k.A), k.v = alloc0(k.A);
+    k.y = alloc0((size_t)k.B * 2 * k.C), k.r = alloc0((size_t)k.B * 2 * k.C);
+    k.alpha = alloc0((size_t)k.B * k.HW), k.u = alloc0((size_t)k.B * k.A * k.HW);
+    fill(rng, k.x, nx, -2, 2), fill(rng, k.W, nw, -1.5f, 1.5f), fill(rng, k.b, k.A, -0.5f, 0.5f);
+    fill(rng, k.v, k.A, -1.5f, 1.5f), fill(rng, k.r, (size_t)k.B * 2 * k.C, -1, 1);
+    attn_loss(&k);
+    float *dx = prior(nx), *dW = prior(nw), *db = prior(k.A), *dv = prior(k.A);
+    float *scratch = alloc0((size_t)(k.A + 1) * k.HW);
+    nn_attn_statpool_backward(dx, dW, db, dv, k.r, k.y, k.alpha, k.u, k.x, k.W, k.v, k.B, k.C, k.HW, k.A,
+                              scratch);
+    gradcheck("attn_statpool.dx", k.x, nx, dx, attn_loss, &k, 1e-2f, SMOOTH_TOL);
+    gradcheck("attn_statpool.dW", k.W, nw, dW, attn_loss, &k, 1e-2f, SMOOTH_TOL);
+    gradcheck("attn_statpool.db", k.b, k.A, db, attn_loss, &k, 1e-2f, SMOOTH_TOL);
+    gradcheck("attn_statpool.dv", k.v, k.A, dv, attn_loss, &k, 1e-2f, SMOOTH_TOL);
+    free(dx), free(dW), free(db), free(dv), free(scratch), free(k.x), free(k.W), free(k.b), free(k.v);
+    free(k.y), free(k.r), free(k.alpha), free(k.u);
+}
+
 /* ---------------------------------------------------------- cross-entropy */
 
 typedef struct ce_ctx {
@@ -262,6 +298,7 @@ int main(void) {
     check_unary("avgpool_k3s1p1_nopad", &rng, OP_AVGPOOL, 3, 1, 1, 0);
     check_unary("global_avgpool", &rng, OP_GAP, 3, 2, 1, 1);
     check_unary("global_statpool", &rng, OP_STATPOOL, 3, 2, 1, 1);
+    check_attn_statpool(&rng);
     check_unary("dropout_p0.3", &rng, OP_DROPOUT, 3, 2, 1, 1);
     check_ce("cross_entropy", &rng, 0.0f);
     check_ce("cross_entropy_ls0.1", &rng, 0.1f);

@@ -79,7 +79,7 @@ static void test_model_keys(void) {
     expect_error("model.batchnorm", "maybe", "true or false");
     expect_error("model.drop_path", "1.5", "number");
     expect_error("model.head", "deep", "default | linear | mlp");
-    expect_error("model.pool", "max", "default | mean | meanstd");
+    expect_error("model.pool", "max", "default | mean | meanstd | attention");
     expect_error("model.head_hidden", "512", "two integers");
     expect_error("model.head_hidden", "512, 256, 128", "two integers");
     expect_error("model.head_hidden", "512, 0", "two integers");
