@@ -195,7 +195,7 @@ static void resnet_init_values(model *m, const resnet_state *st) {
         layer_conv_init(m, &blk->conv2, LAYER_INIT_KAIMING_OUT);
         if (blk->has_down) layer_conv_init(m, &blk->down, LAYER_INIT_KAIMING_OUT);
     }
-    if (m->cfg.pool == MODEL_POOL_ATTENTION) { /* torch's Linear defaults */
+    if (st->attention) { /* torch's Linear defaults */
         float *P = m->params.data;
         const int C = st->C_last, A = RESNET_ATTENTION_DIM;
         model_init_torch_default(m, P + st->att_w, (size_t)A * C, C);
