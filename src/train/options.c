@@ -77,7 +77,7 @@ typedef struct opt_field {
 
 static const char *const loss_names[] = {"ce", "focal", NULL};
 static const char *const schedule_names[] = {"cosine", "restarts", "step", NULL};
-/* In model_head_kind order. */
+/* In model_head_kind and model_pool_kind order. */
 static const char *const head_names[] = {"default", "linear", "mlp", NULL};
 static const char *const pool_names[] = {"default", "mean", "meanstd", "attention", NULL};
 
