@@ -453,7 +453,7 @@ static sermo_status resnet34_create(model *m, sermo_error *err) {
 const model_spec model_spec_resnet18 = {
     .name = "resnet18",
     .description = "torchvision ResNet-18 (BasicBlock x [2,2,2,2], 64-512 channels), "
-                   "1- or 3-channel stem, linear or MLP head",
+                   "1- or 3-channel stem, mean/meanstd/attention pooling, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
     .width = 64,
     .stat_pools = 1,
@@ -466,7 +466,7 @@ const model_spec model_spec_resnet18 = {
 const model_spec model_spec_resnet34 = {
     .name = "resnet34",
     .description = "torchvision ResNet-34 (BasicBlock x [3,4,6,3], 64-512 channels), "
-                   "1- or 3-channel stem, linear or MLP head",
+                   "1- or 3-channel stem, mean/meanstd/attention pooling, linear or MLP head",
     .defaults = RESNET_DEFAULTS,
     .width = 64,
     .stat_pools = 1,
