@@ -272,6 +272,7 @@ typedef struct sermo_split_params {
     const char *test_speakers;  /* speaker: "23-24" */
     int32_t folds;              /* kfold: 6 */
     int32_t fold;               /* kfold: 0 .. folds-1 */
+    int32_t val_folds;          /* kfold: 1, the fold after the test one validates; 0: none, all the rest train */
 } sermo_split_params;
 
 SERMO_API void sermo_split_default_params(sermo_split_params *params);

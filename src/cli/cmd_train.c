@@ -5,6 +5,7 @@
 #include "train/train.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,9 @@ static const char *train_usage =
     "training audio.\n"
     "\n"
     "DIR receives config.yaml, split.csv, history.csv (one line per epoch),\n"
-    "model.safetensors (the best epoch by validation macro-F1) and\n"
-    "checkpoint.safetensors; --resume continues from the checkpoint. Ctrl-C stops\n"
+    "model.safetensors (the best epoch by validation macro-F1; the last epoch\n"
+    "when the split has no validation clips, e.g. data.split=kfold data.val_folds=0)\n"
+    "and checkpoint.safetensors; --resume continues from the checkpoint. Ctrl-C stops\n"
     "after the current epoch, which can then be resumed.\n";
 
 static volatile sig_atomic_t interrupted;
@@ -57,7 +59,10 @@ static int show_progress(const train_progress *p, void *user_data) {
         cli_progress_update(p->batch, p->n_batches, what, &d->bar);
     } else {
         const train_epoch_result *r = p->epoch_done;
-        if (d->reconstructs)
+        if (isnan(r->val_loss))
+            fprintf(stderr, "epoch %d/%d: lr %.3g train loss %.4f acc %.3f | no validation (%.1fs)\n", r->epoch + 1,
+                    p->epochs, r->lr, r->train_loss, r->train_acc, r->seconds);
+        else if (d->reconstructs)
             fprintf(stderr, "epoch %d/%d: lr %.3g train MSE %.4f | val MSE %.4f (%.1fs)\n", r->epoch + 1, p->epochs,
                     r->lr, r->train_loss, r->val_loss, r->seconds);
         else
@@ -108,17 +113,20 @@ int cli_split_params(const sermo_config *config, sermo_split_params *sp) {
     sp->val_speakers = sermo_config_get(config, "data.val_speakers");
     sp->test_speakers = sermo_config_get(config, "data.test_speakers");
     double seed = (double)sp->seed, val = sp->val_fraction, test = sp->test_fraction, folds = sp->folds,
-           fold = sp->fold;
+           fold = sp->fold, val_folds = sp->val_folds;
     if (config_number(config, "data.seed", 0, 9007199254740992.0, &seed) ||
         config_number(config, "data.val_fraction", 0, 1, &val) ||
         config_number(config, "data.test_fraction", 0, 1, &test) ||
-        config_number(config, "data.folds", 2, 1000, &folds) || config_number(config, "data.fold", 0, 999, &fold))
+        config_number(config, "data.folds", 2, 1000, &folds) || config_number(config, "data.fold", 0, 999, &fold) ||
+        config_number(config, "data.val_folds", 0, 1, &val_folds))
         return 1;
     sp->seed = (uint64_t)seed;
     sp->val_fraction = (float)val;
     sp->test_fraction = (float)test;
     sp->folds = (int32_t)folds;
     sp->fold = (int32_t)fold;
+    if (val_folds != 0 && val_folds != 1) return cli_error("data.val_folds: '%g' is not 0 or 1", val_folds);
+    sp->val_folds = (int32_t)val_folds;
     return 0;
 }
 
@@ -269,11 +277,17 @@ int cli_train(int argc, char **argv) {
     }
     /* A reconstructing model (the autoencoder) is selected on -validation loss. */
     int classifies = !display.reconstructs;
-    printf("%s: %d epochs%s; best validation %s %.4f at epoch %d\n", out, res.epochs_run,
-           res.stopped_early ? " (early stop)" : res.interrupted ? " (interrupted; --resume continues)" : "",
-           classifies ? "macro-F1" : "reconstruction MSE", classifies ? res.best_macro_f1 : -res.best_macro_f1,
-           res.best_epoch + 1);
-    if (res.averaged)
+    const char *how = res.stopped_early ? " (early stop)" : res.interrupted ? " (interrupted; --resume continues)" : "";
+    if (!res.validated)
+        printf("%s: %d epochs%s; no validation clips: the model is epoch %d's\n", out, res.epochs_run, how,
+               res.best_epoch + 1);
+    else
+        printf("%s: %d epochs%s; best validation %s %.4f at epoch %d\n", out, res.epochs_run, how,
+               classifies ? "macro-F1" : "reconstruction MSE", classifies ? res.best_macro_f1 : -res.best_macro_f1,
+               res.best_epoch + 1);
+    if (res.averaged && !res.validated)
+        printf("  the model saved is the mean of the last %d epochs' weights (train.average_last)\n", res.averaged);
+    else if (res.averaged)
         printf("  the model saved is the mean of the last %d epochs' weights (train.average_last): validation "
                "accuracy %.4f, %s %.4f\n", res.averaged, res.average.val_acc,
                classifies ? "macro-F1" : "reconstruction MSE",

@@ -126,14 +126,19 @@ int cli_write_curves(const char *dir, int32_t averaged) {
         int epoch;
         if (sscanf(line, "%d,%f,%f,%f,%f,%f,%f", &epoch, &lr[n], &tl[n], &ta[n], &vl[n], &va[n], &f1[n]) == 7) n++;
     }
-    int32_t best = 0; /* the epoch whose model was kept: highest val macro-F1, first on ties */
-    for (int32_t i = 1; i < n; i++)
-        if (f1[i] > f1[best]) best = i;
     fclose(f);
-    sermo_curves c = {.n_epochs = n, .train_loss = tl, .val_loss = vl, .train_acc = ta, .val_acc = va, .lr = lr,
-                      .best_epoch = best, .title = "Training curves"};
+    /* Without validation clips the val columns are nan: no val curves, no mark. */
+    int validated = n > 0 && !isnan(f1[0]);
+    int32_t best = validated ? 0 : -1; /* the epoch whose model was kept: highest val macro-F1, first on ties */
+    for (int32_t i = 1; validated && i < n; i++)
+        if (f1[i] > f1[best]) best = i;
+    sermo_curves c = {.n_epochs = n, .train_loss = tl, .val_loss = validated ? vl : NULL, .train_acc = ta,
+                      .val_acc = validated ? va : NULL, .lr = lr, .best_epoch = best, .title = "Training curves"};
     char title[160];
-    if (averaged > 0) {
+    if (averaged > 0 && !validated) {
+        snprintf(title, sizeof title, "Training curves (the model saved: the mean of the last %d epochs)", averaged);
+        c.title = title;
+    } else if (averaged > 0) {
         snprintf(title, sizeof title,
                  "Training curves (marked: the best validation epoch; the model saved: the mean of the last %d epochs)",
                  averaged);

@@ -16,8 +16,8 @@
  *             on everyone else, its epoch chosen on the validation voices.
  *   kfold   - the unique speakers, sorted by strcmp, are shuffled with
  *             `seed` and dealt round-robin into `folds` folds; fold `fold`
- *             is test, fold (fold + 1) % folds is val (none when folds == 2)
- *             and the rest train. Every speaker is in exactly one test fold
+ *             is test, fold (fold + 1) % folds is val (none when folds == 2
+ *             or val_folds is 0) and the rest train. Every speaker is in exactly one test fold
  *             across fold = 0 .. folds-1.
  *
  * Byte-identical files never straddle parts: items are grouped by content
@@ -47,6 +47,7 @@ void sermo_split_default_params(sermo_split_params *params) {
     params->test_speakers = NULL;
     params->folds = 6;
     params->fold = 0;
+    params->val_folds = 1;
 }
 
 /* ------------------------------------------------------ duplicate content */
@@ -300,7 +301,7 @@ static sermo_status split_speakers(const sermo_corpus *c, const sermo_split_para
             sermo_rng rng;
             sermo_rng_seed(&rng, p->seed);
             sermo_rng_shuffle(&rng, order, ns);
-            int32_t val_fold = p->folds >= 3 ? (p->fold + 1) % p->folds : -1;
+            int32_t val_fold = p->folds >= 3 && p->val_folds > 0 ? (p->fold + 1) % p->folds : -1;
             for (int64_t j = 0; j < ns; j++) {
                 int32_t f = (int32_t)(j % p->folds);
                 sel[order[j]] = f == p->fold ? SERMO_PART_TEST : f == val_fold ? SERMO_PART_VAL : -1;

@@ -4,6 +4,9 @@
  * focal loss; gradient clipping),
  * validate (plain cross-entropy, accuracy, macro-F1), save the model when
  * val macro-F1 improves, append to history.csv, write the checkpoint.
+ * A split without validation clips (kfold with data.val_folds=0) trains
+ * without early stopping and saves every epoch: the model is the last
+ * one's; the history's validation columns hold nan.
  * With train.average_last = N the last N epochs' weights are also averaged
  * (a running mean kept in the checkpoint), and after the last epoch that
  * mean, validated, replaces the best epoch's model.
@@ -13,6 +16,7 @@
  * B batch, F feature rows, T frames, L classes. */
 #include "train/train.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,9 +169,14 @@ static sermo_status train_epoch(const train_options *opt, model *m, nn_adamw *ad
     return SERMO_OK;
 }
 
-/* Evaluation-mode pass over the validation part; fills the val_* fields. */
+/* Evaluation-mode pass over the validation part; fills the val_* fields
+ * (with nan when vl is NULL: the split has no validation clips). */
 static sermo_status validate(const train_options *opt, model *m, train_loader *vl, train_work *w,
                              train_epoch_result *r, sermo_error *err) {
+    if (!vl) {
+        r->val_loss = r->val_acc = r->val_macro_f1 = NAN;
+        return SERMO_OK;
+    }
     int32_t L = m->cfg.n_classes;
     double loss_sum = 0;
     int64_t seen = 0;
@@ -208,6 +217,12 @@ static sermo_status validate(const train_options *opt, model *m, train_loader *v
     return SERMO_OK;
 }
 
+static int has_part(const train_data *data, int8_t which) {
+    for (int64_t i = 0; i < sermo_cache_size(data->cache); i++)
+        if (data->part[i] == which) return 1;
+    return 0;
+}
+
 static sermo_status check_options(const train_options *opt, const train_data *data, sermo_error *err) {
     if (opt->epochs < 1 || opt->batch_size < 1 || opt->frames < 1)
         return sermo_fail(err, SERMO_ERR_INVALID, "train: epochs, batch_size and frames must be positive");
@@ -242,6 +257,11 @@ static sermo_status check_options(const train_options *opt, const train_data *da
         return sermo_fail(err, SERMO_ERR_INVALID, "train.average_last (%d): at most train.epochs (%d), and with "
                           "train.patience=0, since an early stop would leave no last epochs to average",
                           opt->average_last, opt->epochs);
+    if (opt->patience > 0 && !has_part(data, SERMO_PART_VAL))
+        return sermo_fail(err, SERMO_ERR_INVALID,
+                          "train.patience (%d): early stopping needs validation clips and the split has none; set "
+                          "train.patience=0 to keep the last epoch",
+                          opt->patience);
     train_wave_aug aug;
     if (train_wave_aug_from_options(&aug, opt) && (!data->waves || !data->features))
         return sermo_fail(err, SERMO_ERR_INVALID,
@@ -311,19 +331,20 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         goto done;
     }
     if ((st = class_weights(opt, data, &w.class_weights, err))) goto done;
+    int validates = has_part(data, SERMO_PART_VAL);
     if ((st = train_norm_stats(cache, data->part, SERMO_PART_TRAIN, w.mean, w.std, err)) ||
         (st = train_batcher_init(&tb, cache, data->part, SERMO_PART_TRAIN, T, w.mean, w.std, 1, err)) ||
-        (st = train_batcher_init(&vb, cache, data->part, SERMO_PART_VAL, T, w.mean, w.std, 0, err)))
+        (validates && (st = train_batcher_init(&vb, cache, data->part, SERMO_PART_VAL, T, w.mean, w.std, 0, err))))
         goto done;
     train_wave_aug aug;
     if (train_wave_aug_from_options(&aug, opt) &&
         (st = train_batcher_use_waves(&tb, data->waves, &aug, data->features, err)))
         goto done;
     if ((st = train_loader_init(&tl, &tb, B, opt, !opt->sync_batches, err)) ||
-        (st = train_loader_init(&vl, &vb, B, NULL, !opt->sync_batches, err)))
+        (validates && (st = train_loader_init(&vl, &vb, B, NULL, !opt->sync_batches, err))))
         goto done;
-    w.pred = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
-    w.truth = sermo_alloc(sizeof(int32_t) * (size_t)vb.n, err, "train");
+    w.pred = sermo_alloc(sizeof(int32_t) * (size_t)(vb.n + 1), err, "train");
+    w.truth = sermo_alloc(sizeof(int32_t) * (size_t)(vb.n + 1), err, "train");
     if (!w.pred || !w.truth) {
         st = SERMO_ERR_NOMEM;
         goto done;
@@ -387,9 +408,9 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         train_epoch_result r = {.epoch = epoch, .lr = (float)lr};
         train_groups_set_lr(opt, &adamw, lr);
         if ((st = train_epoch(opt, m, &adamw, &tl, &state, &w, &r, &stop, progress, user_data, err)) ||
-            (st = validate(opt, m, &vl, &w, &r, err)))
+            (st = validate(opt, m, validates ? &vl : NULL, &w, &r, err)))
             goto done;
-        if (train_early_stop_update(&state.es, epoch, r.val_macro_f1) &&
+        if ((!validates || train_early_stop_update(&state.es, epoch, r.val_macro_f1)) &&
             (st = train_save_model(model_path, m, opt, data, w.mean, w.std, epoch, r.val_macro_f1, err)))
             goto done;
         if (state.average_params && epoch >= first_averaged) {
@@ -415,7 +436,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         memcpy(m->params.data, state.average_params, sizeof(float) * m->params.total);
         if (m->buffers.total) memcpy(m->buffers.data, state.average_buffers, sizeof(float) * m->buffers.total);
         train_epoch_result r = {.epoch = opt->epochs - 1, .lr = (float)train_schedule_lr(&sched, opt->epochs - 1)};
-        if ((st = validate(opt, m, &vl, &w, &r, err)) ||
+        if ((st = validate(opt, m, validates ? &vl : NULL, &w, &r, err)) ||
             (st = train_save_model(model_path, m, opt, data, w.mean, w.std, r.epoch, r.val_macro_f1, err)))
             goto done;
         result->averaged = state.averaged;
@@ -423,7 +444,8 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     }
     result->interrupted = stop && state.next_epoch < opt->epochs && !result->stopped_early;
     result->epochs_run = state.next_epoch;
-    result->best_epoch = state.es.best_epoch;
+    result->validated = validates;
+    result->best_epoch = validates ? state.es.best_epoch : state.next_epoch - 1;
     result->best_macro_f1 = state.es.best;
 done:
     model_free(m);

@@ -405,7 +405,8 @@ typedef int (*train_progress_fn)(const train_progress *p, void *user_data);
 
 typedef struct train_result {
     int32_t epochs_run;   /* epochs finished in total (with resumed ones) */
-    int32_t best_epoch;
+    int validated;        /* 0: the split had no validation clips; the model is the last epoch's */
+    int32_t best_epoch;   /* the epoch saved: best on validation, or the last */
     float best_macro_f1;
     int stopped_early;    /* patience ran out */
     int interrupted;      /* the callback asked to stop */

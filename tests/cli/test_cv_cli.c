@@ -320,6 +320,26 @@ int main(void) {
     CHECK(rc == 1 && strstr(cli_out, "fold-1: not trained on this fold's split"), "fusing a failed fold: %d %.400s",
           rc, cli_out);
 
+    /* data.val_folds=0: no validation speakers, the other folds all train
+     * (the last epoch is kept); early stopping then has nothing to watch. */
+    rc = run("cv %s --folds %d --out %s/nv --cache %s/cache %s data.val_folds=0 train.patience=0", manifest, K, dir,
+             dir, tiny);
+    snprintf(path, sizeof path, "%s/nv", dir);
+    n = read_cv_csv(path, rows);
+    CHECK(rc == 0 && n == K && !strcmp(rows[0].status, "ok") && !strcmp(rows[K - 1].status, "ok"),
+          "cv without validation: %d %.400s", rc, cli_out);
+    snprintf(path, sizeof path, "%s/nv/fold-1/split.csv", dir);
+    CHECK(slurp(path) > 0 && strstr(text, ",test\n") && strstr(text, ",train\n") && !strstr(text, ",val\n"),
+          "no val in %s", path);
+    snprintf(path, sizeof path, "%s/nv/fold-1/history.csv", dir);
+    CHECK(slurp(path) > 0 && strstr(text, ",nan,nan,nan,"), "validation columns nan: %s", text);
+    snprintf(path, sizeof path, "%s/nv/fold-1/training_curves.png", dir);
+    CHECK(access(path, F_OK) == 0, "%s written", path);
+    rc = run("cv %s --folds %d --out %s/nv2 --cache %s/cache %s data.val_folds=0 train.patience=5", manifest, K, dir,
+             dir, tiny);
+    CHECK(rc == 1 && strstr(cli_out, "train.patience (5): early stopping needs validation clips"),
+          "patience without validation: %d %.400s", rc, cli_out);
+
     /* Clear errors before any training. */
     rc = run("cv %s --folds %d --by clip --out %s/r", manifest, K, dir);
     CHECK(rc == 2 && strstr(cli_out, "--by") && strstr(cli_out, "speaker"), "bad --by: %d %s", rc, cli_out);

@@ -195,6 +195,15 @@ static void test_kfold(const sermo_corpus *c) {
     int no_val = 1;
     for (int64_t i = 0; i < n; i++) no_val &= other[i] != SERMO_PART_VAL;
     CHECK(no_val, "two folds: no val");
+    /* val_folds 0: the same test fold, and the fold that validated trains. */
+    p.folds = 5;
+    p.val_folds = 0;
+    CHECK(sermo_split_make(c, &p, other, &err) == SERMO_OK, "%s", err.msg);
+    int rest_train = 1;
+    for (int64_t i = 0; i < n; i++)
+        rest_train &= part[0][i] == SERMO_PART_TEST ? other[i] == SERMO_PART_TEST : other[i] == SERMO_PART_TRAIN;
+    CHECK(rest_train, "val_folds 0: fold 0 tests, every other fold trains");
+    p.val_folds = 1;
     p.folds = 11;
     CHECK(sermo_split_make(c, &p, other, &err) == SERMO_ERR_INVALID, "more folds than speakers");
     p.folds = 5;
