@@ -13,7 +13,8 @@
  *             optionally qualified: "ravdess:21-24"), or a comma list of
  *             these. A name that matches no speaker is an error. With
  *             val_speakers only, nothing is tested: a final model trained
- *             on everyone else, its epoch chosen on the validation voices.
+ *             on everyone else, its epoch chosen on the validation voices;
+ *             with neither, everyone trains.
  *   kfold   - the unique speakers, sorted by strcmp, are shuffled with
  *             `seed` and dealt round-robin into `folds` folds; fold `fold`
  *             is test, fold (fold + 1) % folds is val (none when folds == 2
@@ -280,10 +281,7 @@ static sermo_status split_speakers(const sermo_corpus *c, const sermo_split_para
     sermo_status st = SERMO_OK;
     if (p->kind == SERMO_SPLIT_SPEAKER) {
         int has_test = p->test_speakers && p->test_speakers[0], has_val = p->val_speakers && p->val_speakers[0];
-        if (!has_test && !has_val)
-            st = sermo_fail(err, SERMO_ERR_INVALID,
-                            "test_speakers: a speaker split needs test speakers, or validation speakers only");
-        if (st == SERMO_OK && has_test)
+        if (has_test)
             st = select_speakers(p->test_speakers, "test_speakers", spk, ns, sel, SERMO_PART_TEST, err);
         if (st == SERMO_OK && has_val)
             st = select_speakers(p->val_speakers, "val_speakers", spk, ns, sel, SERMO_PART_VAL, err);
