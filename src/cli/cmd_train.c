@@ -212,8 +212,9 @@ int cli_train(int argc, char **argv) {
         goto done;
     }
     snprintf(file, sizeof file, "%s/split.csv", out);
-    if (opt.resume ? sermo_split_read(file, corpus, part, &err)
-                   : (sermo_split_make(corpus, &sp, part, &err) || sermo_split_write(file, corpus, part, &err))) {
+    if ((opt.resume ? sermo_split_read(file, corpus, part, &err)
+                    : sermo_split_make(corpus, &sp, part, &err) || sermo_split_write(file, corpus, part, &err)) ||
+        train_check_validation(&opt, part, n, &err)) { /* before the features are computed */
         cli_error("%s", err.msg);
         goto done;
     }

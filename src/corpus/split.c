@@ -18,8 +18,8 @@
  *   kfold   - the unique speakers, sorted by strcmp, are shuffled with
  *             `seed` and dealt round-robin into `folds` folds; fold `fold`
  *             is test, fold (fold + 1) % folds is val (none when folds == 2
- *             or val_folds is 0) and the rest train. Every speaker is in exactly one test fold
- *             across fold = 0 .. folds-1.
+ *             or val_folds is 0) and the rest train. Every speaker is in
+ *             exactly one test fold across fold = 0 .. folds-1.
  *
  * Byte-identical files never straddle parts: items are grouped by content
  * (file size, then SHA-256 of same-size files only) and each group goes to

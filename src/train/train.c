@@ -4,7 +4,8 @@
  * focal loss; gradient clipping),
  * validate (plain cross-entropy, accuracy, macro-F1), save the model when
  * val macro-F1 improves, append to history.csv, write the checkpoint.
- * A split without validation clips (kfold with data.val_folds=0) trains
+ * A split without validation clips (kfold with data.val_folds=0, a speaker
+ * split naming no validation speakers) trains
  * without early stopping and saves every epoch: the model is the last
  * one's; the history's validation columns hold nan.
  * With train.average_last = N the last N epochs' weights are also averaged
@@ -217,10 +218,19 @@ static sermo_status validate(const train_options *opt, model *m, train_loader *v
     return SERMO_OK;
 }
 
-static int has_part(const train_data *data, int8_t which) {
-    for (int64_t i = 0; i < sermo_cache_size(data->cache); i++)
-        if (data->part[i] == which) return 1;
+static int has_part(const int8_t *part, int64_t n, int8_t which) {
+    for (int64_t i = 0; i < n; i++)
+        if (part[i] == which) return 1;
     return 0;
+}
+
+sermo_status train_check_validation(const train_options *opt, const int8_t *part, int64_t n, sermo_error *err) {
+    if (opt->patience > 0 && !has_part(part, n, SERMO_PART_VAL))
+        return sermo_fail(err, SERMO_ERR_INVALID,
+                          "train.patience (%d): early stopping needs validation clips and the split has none; set "
+                          "train.patience=0 to keep the last epoch",
+                          opt->patience);
+    return SERMO_OK;
 }
 
 static sermo_status check_options(const train_options *opt, const train_data *data, sermo_error *err) {
@@ -257,11 +267,8 @@ static sermo_status check_options(const train_options *opt, const train_data *da
         return sermo_fail(err, SERMO_ERR_INVALID, "train.average_last (%d): at most train.epochs (%d), and with "
                           "train.patience=0, since an early stop would leave no last epochs to average",
                           opt->average_last, opt->epochs);
-    if (opt->patience > 0 && !has_part(data, SERMO_PART_VAL))
-        return sermo_fail(err, SERMO_ERR_INVALID,
-                          "train.patience (%d): early stopping needs validation clips and the split has none; set "
-                          "train.patience=0 to keep the last epoch",
-                          opt->patience);
+    sermo_status st = train_check_validation(opt, data->part, sermo_cache_size(data->cache), err);
+    if (st) return st;
     train_wave_aug aug;
     if (train_wave_aug_from_options(&aug, opt) && (!data->waves || !data->features))
         return sermo_fail(err, SERMO_ERR_INVALID,
@@ -331,7 +338,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         goto done;
     }
     if ((st = class_weights(opt, data, &w.class_weights, err))) goto done;
-    int validates = has_part(data, SERMO_PART_VAL);
+    int validates = has_part(data->part, sermo_cache_size(cache), SERMO_PART_VAL);
     if ((st = train_norm_stats(cache, data->part, SERMO_PART_TRAIN, w.mean, w.std, err)) ||
         (st = train_batcher_init(&tb, cache, data->part, SERMO_PART_TRAIN, T, w.mean, w.std, 1, err)) ||
         (validates && (st = train_batcher_init(&vb, cache, data->part, SERMO_PART_VAL, T, w.mean, w.std, 0, err))))
@@ -343,6 +350,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
     if ((st = train_loader_init(&tl, &tb, B, opt, !opt->sync_batches, err)) ||
         (validates && (st = train_loader_init(&vl, &vb, B, NULL, !opt->sync_batches, err))))
         goto done;
+    train_loader *val_loader = validates ? &vl : NULL; /* NULL: validate() fills nan */
     w.pred = sermo_alloc(sizeof(int32_t) * (size_t)(vb.n + 1), err, "train");
     w.truth = sermo_alloc(sizeof(int32_t) * (size_t)(vb.n + 1), err, "train");
     if (!w.pred || !w.truth) {
@@ -408,7 +416,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         train_epoch_result r = {.epoch = epoch, .lr = (float)lr};
         train_groups_set_lr(opt, &adamw, lr);
         if ((st = train_epoch(opt, m, &adamw, &tl, &state, &w, &r, &stop, progress, user_data, err)) ||
-            (st = validate(opt, m, validates ? &vl : NULL, &w, &r, err)))
+            (st = validate(opt, m, val_loader, &w, &r, err)))
             goto done;
         if ((!validates || train_early_stop_update(&state.es, epoch, r.val_macro_f1)) &&
             (st = train_save_model(model_path, m, opt, data, w.mean, w.std, epoch, r.val_macro_f1, err)))
@@ -436,7 +444,7 @@ sermo_status train_run(const train_options *opt, const train_data *data, train_p
         memcpy(m->params.data, state.average_params, sizeof(float) * m->params.total);
         if (m->buffers.total) memcpy(m->buffers.data, state.average_buffers, sizeof(float) * m->buffers.total);
         train_epoch_result r = {.epoch = opt->epochs - 1, .lr = (float)train_schedule_lr(&sched, opt->epochs - 1)};
-        if ((st = validate(opt, m, validates ? &vl : NULL, &w, &r, err)) ||
+        if ((st = validate(opt, m, val_loader, &w, &r, err)) ||
             (st = train_save_model(model_path, m, opt, data, w.mean, w.std, r.epoch, r.val_macro_f1, err)))
             goto done;
         result->averaged = state.averaged;

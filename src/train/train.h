@@ -403,6 +403,9 @@ typedef struct train_progress {
  * checkpoint is written, so `resume` continues from there), e.g. on SIGINT. */
 typedef int (*train_progress_fn)(const train_progress *p, void *user_data);
 
+/* Early stopping (train.patience > 0) needs validation clips in part (n items). */
+sermo_status train_check_validation(const train_options *opt, const int8_t *part, int64_t n, sermo_error *err);
+
 typedef struct train_result {
     int32_t epochs_run;   /* epochs finished in total (with resumed ones) */
     int validated;        /* 0: the split had no validation clips; the model is the last epoch's */
