@@ -5,9 +5,9 @@
  * validate (plain cross-entropy, accuracy, macro-F1), save the model when
  * val macro-F1 improves, append to history.csv, write the checkpoint.
  * A split without validation clips (kfold with data.val_folds=0, a speaker
- * split naming no validation speakers) trains
- * without early stopping and saves every epoch: the model is the last
- * one's; the history's validation columns hold nan.
+ * split naming no validation speakers) trains without early stopping and
+ * saves every epoch: the model is the last one's; the history's validation
+ * columns hold nan.
  * With train.average_last = N the last N epochs' weights are also averaged
  * (a running mean kept in the checkpoint), and after the last epoch that
  * mean, validated, replaces the best epoch's model.
